@@ -1,0 +1,104 @@
+"""Trains three small models with DiagnosticsCallback so the Diagnostics tab has something to say.
+
+* ``healthy``: a ReLU MLP with Adam: no findings.
+* ``exploding``: the same MLP with plain SGD at a learning rate too high for it: the gradient norm
+  grows by 10^14 in a few steps, then goes NaN (an ``exploding_gradients`` error).
+* ``vanishing``: a deep stack of sigmoid layers: the first layers get gradients thousands of times
+  smaller than the last (a ``vanishing_gradients`` warning).
+
+Usage: ``python demo/train_demo.py --logdir logs/demo`` then ``tensorboard --logdir logs/demo``.
+Each run also gets Keras' own TensorBoard callback in the same directory, as users would do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import numpy as np
+
+from tb_diag import DiagnosticsCallback
+
+FEATURES = 16
+
+
+def make_data(examples: int = 2048, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A noiseless linear regression problem: x ~ N(0, 1), y = x @ w."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(examples, FEATURES)).astype("float32")
+    return x, (x @ rng.normal(size=(FEATURES, 1))).astype("float32")
+
+
+def relu_mlp() -> keras.Model:
+    """Three ReLU hidden layers of 64 units."""
+    return keras.Sequential(
+        [keras.Input((FEATURES,))]
+        + [keras.layers.Dense(64, activation="relu", name=f"hidden_{i}") for i in range(1, 4)]
+        + [keras.layers.Dense(1, name="output")],
+        name="mlp",
+    )
+
+
+def build_healthy() -> keras.Model:
+    """The MLP with Adam at a sensible learning rate."""
+    model = relu_mlp()
+    model.compile(keras.optimizers.Adam(1e-3), "mse")
+    return model
+
+
+def build_exploding() -> keras.Model:
+    """The MLP with SGD at a learning rate past its stability limit and no clipping."""
+    model = relu_mlp()
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    return model
+
+
+def build_vanishing() -> keras.Model:
+    """Eight sigmoid layers: each multiplies the backward signal by at most 0.25."""
+    model = keras.Sequential(
+        [keras.Input((FEATURES,))]
+        + [keras.layers.Dense(32, activation="sigmoid", name=f"sigmoid_{i}") for i in range(1, 9)]
+        + [keras.layers.Dense(1, name="output")],
+        name="deep_sigmoid",
+    )
+    model.compile(keras.optimizers.SGD(0.05), "mse")
+    return model
+
+
+DEMOS = {"healthy": build_healthy, "exploding": build_exploding, "vanishing": build_vanishing}
+
+
+def train(name: str, logdir: str, epochs: int = 3, seed: int = 0) -> keras.callbacks.History:
+    """Trains demo ``name`` into ``<logdir>/<name>`` with both TensorBoard and tb_diag callbacks."""
+    keras.utils.set_random_seed(seed)
+    x, y = make_data(seed=seed)
+    run_dir = os.path.join(logdir, name)
+    model = DEMOS[name]()
+    return model.fit(
+        x,
+        y,
+        batch_size=32,
+        epochs=epochs,
+        validation_split=0.1,
+        verbose=0,
+        callbacks=[keras.callbacks.TensorBoard(run_dir), DiagnosticsCallback(run_dir)],
+    )
+
+
+def main() -> None:
+    """Command line: trains every demo (or those named) into --logdir."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--logdir", default="logs/demo", help="where to write the runs (default: logs/demo)")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per model (default: 3)")
+    parser.add_argument("demos", nargs="*", choices=[[], *DEMOS], default=[], help="which demos (default: all)")
+    args = parser.parse_args()
+    for name in args.demos or list(DEMOS):
+        history = train(name, args.logdir, args.epochs)
+        print(f"trained {name}: final loss {history.history['loss'][-1]:.4g} -> {os.path.join(args.logdir, name)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+/**
+ * Data fetching for the Diagnostics tab: one function per route of docs/http_api.md.
+ *
+ * Responses are decoded field by field rather than by a blanket pass over the JSON: TensorBoard
+ * encodes non-finite floats as the strings "NaN", "Infinity" and "-Infinity", but a run or layer
+ * may just as well be *named* "NaN", so only fields that hold numbers are turned back into numbers.
+ */
+
+/** Severity of a finding, worst first. */
+export type Severity = "error" | "warning" | "info";
+
+/** One run as listed by `GET runs`. */
+export interface RunInfo {
+  run: string;
+  last_step: number;
+  /** Diagnostics recorded for this run, e.g. `["gradients"]`; panels are chosen by family. */
+  families: string[];
+  error_count: number;
+  warning_count: number;
+}
+
+/** One finding of the report: something that went wrong, where, and what to try. */
+export interface Finding {
+  id: string;
+  severity: Severity;
+  step: number | null;
+  layer: string | null;
+  title: string;
+  detail: string;
+  remedy: string;
+}
+
+/** Summary of one layer's gradient norm over the run. */
+export interface GradientStats {
+  last: number;
+  min: number;
+  max: number;
+}
+
+/** `GET report?run=`: the run's entry of the public report document. */
+export interface RunReport {
+  run: string;
+  steps: number;
+  layers: string[];
+  gradients: Record<string, GradientStats>;
+  findings: Finding[];
+  warnings: string[];
+}
+
+/** A recorded value; `null` where the server had nothing for that layer at that step. */
+export type MaybeNumber = number | null;
+
+/** `GET gradients?run=`: per-layer norms, layer-major (`grad_norm[layer][step]`). */
+export interface GradientsData {
+  run: string;
+  layers: string[];
+  steps: number[];
+  grad_norm: MaybeNumber[][];
+  weight_norm: MaybeNumber[][];
+  update_ratio: MaybeNumber[][];
+  global_norm: MaybeNumber[];
+  downsampled: boolean;
+  warnings: string[];
+}
+
+/** A failed request; `message` is the server's own `error` text when it sent one. */
+export class ApiError extends Error {
+  readonly status: number;
+
+  constructor(message: string, status: number) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+  }
+}
+
+const NON_FINITE: Record<string, number> = {
+  NaN: Number.NaN,
+  Infinity: Number.POSITIVE_INFINITY,
+  "-Infinity": Number.NEGATIVE_INFINITY,
+};
+
+/** Turns a JSON number, or TensorBoard's string spelling of a non-finite float, into a number. */
+export function decodeNumber(value: unknown, field: string): number {
+  if (typeof value === "number") return value;
+  if (typeof value === "string" && value in NON_FINITE) return NON_FINITE[value];
+  throw new ApiError(`Unexpected response: ${field} is not a number (${JSON.stringify(value)}).`, 0);
+}
+
+/** Like `decodeNumber`, but keeps `null` (a missing value) as `null`. */
+export function decodeMaybeNumber(value: unknown, field: string): MaybeNumber {
+  return value === null ? null : decodeNumber(value, field);
+}
+
+function decodeSeries(value: unknown, field: string): MaybeNumber[] {
+  return asArray(value, field).map((item, j) => decodeMaybeNumber(item, `${field}[${j}]`));
+}
+
+function decodeMatrix(value: unknown, field: string): MaybeNumber[][] {
+  return asArray(value, field).map((row, i) => decodeSeries(row, `${field}[${i}]`));
+}
+
+function asObject(value: unknown, field: string): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ApiError(`Unexpected response: ${field} is not an object.`, 0);
+  }
+  return value as Record<string, unknown>;
+}
+
+function asArray(value: unknown, field: string): unknown[] {
+  if (!Array.isArray(value)) throw new ApiError(`Unexpected response: ${field} is not a list.`, 0);
+  return value;
+}
+
+function asString(value: unknown, field: string): string {
+  if (typeof value !== "string") throw new ApiError(`Unexpected response: ${field} is not text.`, 0);
+  return value;
+}
+
+function asStrings(value: unknown, field: string): string[] {
+  return asArray(value, field).map((item, i) => asString(item, `${field}[${i}]`));
+}
+
+/** Missing `warnings` means "none": older servers may not send the field. */
+function asWarnings(value: unknown, field: string): string[] {
+  return value === undefined ? [] : asStrings(value, field);
+}
+
+function asSeverity(value: unknown, field: string): Severity {
+  if (value === "error" || value === "warning" || value === "info") return value;
+  throw new ApiError(`Unexpected response: ${field} is ${JSON.stringify(value)}, not error/warning/info.`, 0);
+}
+
+/** Decodes the body of `GET runs`. */
+export function decodeRuns(body: unknown): RunInfo[] {
+  return asArray(asObject(body, "runs response").runs, "runs").map((item, i) => {
+    const run = asObject(item, `runs[${i}]`);
+    return {
+      run: asString(run.run, `runs[${i}].run`),
+      last_step: decodeNumber(run.last_step, `runs[${i}].last_step`),
+      families: asStrings(run.families, `runs[${i}].families`),
+      error_count: decodeNumber(run.error_count, `runs[${i}].error_count`),
+      warning_count: decodeNumber(run.warning_count, `runs[${i}].warning_count`),
+    };
+  });
+}
+
+function decodeFinding(value: unknown, field: string): Finding {
+  const finding = asObject(value, field);
+  return {
+    id: asString(finding.id, `${field}.id`),
+    severity: asSeverity(finding.severity, `${field}.severity`),
+    step: finding.step == null ? null : decodeNumber(finding.step, `${field}.step`),
+    layer: finding.layer == null ? null : asString(finding.layer, `${field}.layer`),
+    title: asString(finding.title, `${field}.title`),
+    detail: asString(finding.detail, `${field}.detail`),
+    remedy: asString(finding.remedy, `${field}.remedy`),
+  };
+}
+
+/** Decodes the body of `GET report?run=`. */
+export function decodeReport(body: unknown): RunReport {
+  const report = asObject(body, "report");
+  const gradients: Record<string, GradientStats> = {};
+  const rawGradients = report.gradients === undefined ? {} : asObject(report.gradients, "gradients");
+  for (const [layer, value] of Object.entries(rawGradients)) {
+    const stats = asObject(value, `gradients[${JSON.stringify(layer)}]`);
+    gradients[layer] = {
+      last: decodeNumber(stats.last, `gradients.${layer}.last`),
+      min: decodeNumber(stats.min, `gradients.${layer}.min`),
+      max: decodeNumber(stats.max, `gradients.${layer}.max`),
+    };
+  }
+  return {
+    run: asString(report.run, "run"),
+    steps: decodeNumber(report.steps, "steps"),
+    layers: asStrings(report.layers, "layers"),
+    gradients,
+    findings: asArray(report.findings, "findings").map((f, i) => decodeFinding(f, `findings[${i}]`)),
+    warnings: asWarnings(report.warnings, "warnings"),
+  };
+}
+
+/** Decodes the body of `GET gradients?run=`. */
+export function decodeGradients(body: unknown): GradientsData {
+  const data = asObject(body, "gradients response");
+  return {
+    run: asString(data.run, "run"),
+    layers: asStrings(data.layers, "layers"),
+    steps: asArray(data.steps, "steps").map((s, j) => decodeNumber(s, `steps[${j}]`)),
+    grad_norm: decodeMatrix(data.grad_norm, "grad_norm"),
+    weight_norm: decodeMatrix(data.weight_norm, "weight_norm"),
+    update_ratio: decodeMatrix(data.update_ratio, "update_ratio"),
+    global_norm: decodeSeries(data.global_norm, "global_norm"),
+    downsampled: data.downsampled === true,
+    warnings: asWarnings(data.warnings, "warnings"),
+  };
+}
+
+/** The plugin's routes, resolved against one base URL (`.../data/plugin/tb_diag/`). */
+export class DiagnosticsApi {
+  private readonly routesBase: URL;
+
+  /** @param routesBase URL of the plugin's route directory; must end with a slash. */
+  constructor(routesBase: URL) {
+    this.routesBase = routesBase;
+  }
+
+  /** `GET runs`: runs that have tb_diag data, sorted by name. */
+  async runs(signal?: AbortSignal): Promise<RunInfo[]> {
+    return decodeRuns(await this.getJson("runs", {}, signal));
+  }
+
+  /** `GET report?run=`: findings and per-layer summaries of one run. */
+  async report(run: string, signal?: AbortSignal): Promise<RunReport> {
+    return decodeReport(await this.getJson("report", { run }, signal));
+  }
+
+  /** `GET gradients?run=`: per-layer gradient norms of one run over its steps. */
+  async gradients(run: string, signal?: AbortSignal): Promise<GradientsData> {
+    return decodeGradients(await this.getJson("gradients", { run }, signal));
+  }
+
+  private async getJson(route: string, params: Record<string, string>, signal?: AbortSignal): Promise<unknown> {
+    const url = new URL(route, this.routesBase);
+    for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
+    let response: Response;
+    try {
+      response = await fetch(url, { signal, headers: { Accept: "application/json" } });
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      throw new ApiError(`Could not reach TensorBoard (${String(error)}).`, 0);
+    }
+    const body: unknown = await response.json().catch(() => undefined);
+    if (!response.ok) throw new ApiError(serverMessage(body, response), response.status);
+    if (body === undefined) throw new ApiError(`The ${route} route answered something that is not JSON.`, response.status);
+    return body;
+  }
+}
+
+function serverMessage(body: unknown, response: Response): string {
+  if (typeof body === "object" && body !== null && typeof (body as { error?: unknown }).error === "string") {
+    return (body as { error: string }).error;
+  }
+  return `Request failed: HTTP ${response.status} ${response.statusText}`.trim();
+}

@@ -1,0 +1,167 @@
+/**
+ * The Gradients panel: where in the network and when gradients vanish, explode or turn non-finite.
+ *
+ * 1. a layers × steps heatmap of the gradient norm per run, on a log colour scale;
+ * 2. a line chart of the layers picked in a layer list, runs overlaid;
+ * 3. the global gradient norm of every run.
+ */
+
+import type { GradientsData } from "../api";
+import { heatmapHeight, layerHeatmapOption } from "../charts/layer_heatmap";
+import { logLineChartOption } from "../charts/line_chart";
+import { SPECIAL_CELLS, createLogColourScale } from "../charts/log_colour_scale";
+import { mountChart } from "../charts/mount_chart";
+import { buildGlobalNormSeries, buildLayerSeries, defaultLayerSelection, layerUnion } from "../charts/series";
+import { createElement, createNote, errorMessage } from "../dom";
+import type { Panel, PanelContext, RunSelection } from "./registry";
+
+/** Registry entry of the Gradients panel. */
+export const gradientsPanel: Panel = {
+  id: "gradients",
+  title: "Gradients",
+  family: "gradients",
+  render: renderGradientsPanel,
+};
+
+async function renderGradientsPanel(container: HTMLElement, runs: RunSelection[], context: PanelContext): Promise<void> {
+  const loading = createNote("Loading gradients…");
+  container.appendChild(loading);
+  const results = await Promise.allSettled(runs.map((run) => context.api.gradients(run.run, context.signal)));
+  if (context.signal.aborted) return;
+  loading.remove();
+
+  const loaded: GradientsData[] = [];
+  results.forEach((result, i) => {
+    if (result.status === "fulfilled") loaded.push(result.value);
+    else container.appendChild(createNote(`${runs[i].run}: ${errorMessage(result.reason)}`, "error"));
+  });
+  for (const data of loaded) {
+    for (const warning of data.warnings) container.appendChild(createNote(`${data.run}: ${warning}`, "warning"));
+    if (data.downsampled) {
+      container.appendChild(
+        createNote(`${data.run}: ${data.steps.length} points shown; each is the largest value of its range of steps.`),
+      );
+    }
+  }
+  if (loaded.length === 0) return;
+
+  renderHeatmaps(container, loaded, context.signal);
+  renderLayerChart(container, loaded, context.signal);
+  renderGlobalNormChart(container, loaded, context.signal);
+}
+
+function renderHeatmaps(container: HTMLElement, runs: GradientsData[], signal: AbortSignal): void {
+  container.appendChild(createElement("h3", { text: "Gradient norm per layer and step" }));
+  container.appendChild(createColourLegend());
+  // One scale for all runs, so the same colour means the same norm in every heatmap.
+  const scale = createLogColourScale(runs.flatMap((data) => data.grad_norm));
+  for (const data of runs) {
+    const block = createElement("div", { className: "tbd-chart-block" }, [
+      createElement("div", { className: "tbd-chart-title", text: data.run }),
+    ]);
+    container.appendChild(block);
+    if (data.layers.length === 0 || data.steps.length === 0) {
+      block.appendChild(createNote("No gradient norms recorded for this run yet."));
+      continue;
+    }
+    const chartElement = createElement("div", { className: "tbd-chart" });
+    chartElement.style.height = `${heatmapHeight(data.layers.length)}px`;
+    block.appendChild(chartElement);
+    const chart = mountChart(chartElement, signal);
+    // Test hook: the browser test waits for these attributes, set once the heatmap is drawn.
+    chart.on("finished", () => {
+      chartElement.setAttribute("data-testid", "gradients-heatmap");
+      chartElement.setAttribute("data-run", data.run);
+      chartElement.setAttribute("data-rows", String(data.layers.length));
+    });
+    chart.setOption(
+      layerHeatmapOption({ layers: data.layers, steps: data.steps, values: data.grad_norm, valueLabel: "grad norm" }, scale),
+    );
+  }
+}
+
+/** The legend of the heatmap colours that are not on the colour bar. */
+function createColourLegend(): HTMLElement {
+  const legend = createElement("p", { className: "tbd-note tbd-legend" }, [
+    document.createTextNode("Colour = log10 of the gradient norm (colour bar on the right). Marked cells: "),
+  ]);
+  for (const { colour, label } of Object.values(SPECIAL_CELLS)) {
+    const swatch = createElement("span", { className: "tbd-swatch" });
+    swatch.style.backgroundColor = colour;
+    legend.appendChild(createElement("span", { className: "tbd-legend-item" }, [swatch, document.createTextNode(label)]));
+  }
+  return legend;
+}
+
+function renderLayerChart(container: HTMLElement, runs: GradientsData[], signal: AbortSignal): void {
+  container.appendChild(createElement("h3", { text: "Gradient norm of selected layers" }));
+  const layers = layerUnion(runs);
+  const selected = new Set(defaultLayerSelection(layers));
+  const chartElement = createElement("div", { className: "tbd-chart tbd-chart-line" });
+  const row = createElement("div", { className: "tbd-layer-chart" });
+  container.appendChild(row);
+  container.appendChild(
+    createNote("Zero, NaN and Inf values cannot sit on a log axis: they are gaps here and marked cells in the heatmap."),
+  );
+
+  const toggle = (layer: string): void => {
+    if (selected.has(layer)) selected.delete(layer);
+    else selected.add(layer);
+    draw();
+  };
+  row.appendChild(renderLayerList(layers, selected, toggle));
+  row.appendChild(chartElement);
+
+  const chart = mountChart(chartElement, signal);
+  function draw(): void {
+    const ordered = layers.filter((layer) => selected.has(layer));
+    chart.setOption(logLineChartOption(buildLayerSeries(runs, ordered), "grad norm"), { replaceMerge: ["series"] });
+  }
+  draw();
+}
+
+/**
+ * The clickable list of layer names. Clicking a name calls `onToggle(layer)`, which updates
+ * `selected`; the button then shows whether the layer is selected. A filter box narrows long lists.
+ */
+export function renderLayerList(
+  layers: readonly string[],
+  selected: ReadonlySet<string>,
+  onToggle: (layer: string) => void,
+): HTMLElement {
+  const filter = createElement("input", {
+    className: "tbd-layer-filter",
+    attrs: { type: "search", placeholder: "Filter layers", "aria-label": "Filter layers" },
+  });
+  const list = createElement("ul", { className: "tbd-layer-list", attrs: { "data-testid": "layer-list" } });
+  for (const layer of layers) {
+    const button = createElement("button", {
+      className: "tbd-layer-toggle",
+      text: layer,
+      attrs: { type: "button", title: layer, "aria-pressed": String(selected.has(layer)), "data-testid": "layer-toggle" },
+    });
+    button.addEventListener("click", () => {
+      onToggle(layer);
+      button.setAttribute("aria-pressed", String(selected.has(layer)));
+    });
+    list.appendChild(createElement("li", {}, [button]));
+  }
+  filter.addEventListener("input", () => {
+    const needle = filter.value.toLowerCase();
+    list.querySelectorAll("li").forEach((item, i) => {
+      item.hidden = needle !== "" && !layers[i].toLowerCase().includes(needle);
+    });
+  });
+  return createElement("div", { className: "tbd-layer-picker" }, [
+    createElement("div", { className: "tbd-layer-picker-title", text: `Layers (${layers.length}) — click to show or hide` }),
+    filter,
+    list,
+  ]);
+}
+
+function renderGlobalNormChart(container: HTMLElement, runs: GradientsData[], signal: AbortSignal): void {
+  container.appendChild(createElement("h3", { text: "Global gradient norm" }));
+  const chartElement = createElement("div", { className: "tbd-chart tbd-chart-line" });
+  container.appendChild(chartElement);
+  mountChart(chartElement, signal).setOption(logLineChartOption(buildGlobalNormSeries(runs), "global norm"));
+}

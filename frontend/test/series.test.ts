@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+
+import type { GradientsData } from "../src/api";
+import {
+  buildGlobalNormSeries,
+  buildLayerSeries,
+  defaultLayerSelection,
+  layerUnion,
+} from "../src/charts/series";
+
+function gradients(run: string, layers: string[], gradNorm: Array<Array<number | null>>): GradientsData {
+  const steps = gradNorm[0].map((_, j) => (j + 1) * 10);
+  return {
+    run,
+    layers,
+    steps,
+    grad_norm: gradNorm,
+    weight_norm: gradNorm,
+    update_ratio: gradNorm,
+    global_norm: steps.map((_, j) => (j === 1 ? Number.NaN : 0.5)),
+    downsampled: false,
+    warnings: [],
+  };
+}
+
+const runA = gradients("a", ["dense", "head"], [
+  [0.1, 0.2, 0.3],
+  [1, 2, 3],
+]);
+const runB = gradients("b", ["head", "extra"], [
+  [5, 0, Number.POSITIVE_INFINITY],
+  [7, 7, 7],
+]);
+
+describe("line chart series", () => {
+  it("names series by layer alone for a single run", () => {
+    const series = buildLayerSeries([runA], ["head"]);
+    expect(series.map((s) => s.name)).toEqual(["head"]);
+    expect(series[0].points).toEqual([
+      [10, 1],
+      [20, 2],
+      [30, 3],
+    ]);
+  });
+
+  it("overlays runs as 'run · layer', skipping layers a run does not have", () => {
+    const series = buildLayerSeries([runA, runB], ["dense", "head"]);
+    expect(series.map((s) => s.name)).toEqual(["a · dense", "a · head", "b · head"]);
+    expect(series.map((s) => [s.run, s.layer])).toEqual([
+      ["a", "dense"],
+      ["a", "head"],
+      ["b", "head"],
+    ]);
+  });
+
+  it("turns values a log axis cannot place into gaps", () => {
+    const [head] = buildLayerSeries([runB], ["head"]);
+    expect(head.points).toEqual([
+      [10, 5],
+      [20, null],
+      [30, null],
+    ]);
+    const [globalNorm] = buildGlobalNormSeries([runB]);
+    expect(globalNorm.points[1]).toEqual([20, null]);
+    expect(globalNorm.name).toBe("b");
+  });
+
+  it("builds one global-norm series per run", () => {
+    expect(buildGlobalNormSeries([runA, runB]).map((s) => s.name)).toEqual(["a", "b"]);
+  });
+});
+
+describe("layer selection", () => {
+  it("lists every layer of the runs once, in first-seen order", () => {
+    expect(layerUnion([runA, runB])).toEqual(["dense", "head", "extra"]);
+  });
+
+  it("starts with the first, middle and last layers", () => {
+    expect(defaultLayerSelection(["l0", "l1", "l2", "l3", "l4"])).toEqual(["l0", "l2", "l4"]);
+    expect(defaultLayerSelection(["l0", "l1"])).toEqual(["l0", "l1"]);
+    expect(defaultLayerSelection(["only"])).toEqual(["only"]);
+    expect(defaultLayerSelection([])).toEqual([]);
+  });
+});

@@ -1,0 +1,247 @@
+"""DiagnosticsCallback: records training diagnostics from the real train step into event files."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from typing import Any, Iterator, Sequence
+
+import keras
+import tensorflow as tf
+
+from tb_diag.core.hooks import OptimizerApplyHook
+from tb_diag.core.layer_map import map_layers
+from tb_diag.core.ring_buffer import StepCounter
+from tb_diag.core.writer import SummaryWriter
+from tb_diag.probes import PROBES
+from tb_diag.probes.base import ApplyStep, Probe, ProbeSetup
+
+# Keras' TensorBoard callback writes training data under <log_dir>/train; so do we, so both
+# callbacks given the same log_dir show up as one run in TensorBoard.
+TRAIN_RUN_SUBDIR = "train"
+
+
+class DiagnosticsWarning(UserWarning):
+    """Emitted (once per cause) when tb_diag disables a probe instead of disturbing training."""
+
+
+class DiagnosticsCallback(keras.callbacks.Callback):
+    """Records per-layer training diagnostics for TensorBoard's "Diagnostics" tab.
+
+    At the start of ``fit`` it wraps the optimizer's ``apply`` so probes add a few ops to the real,
+    compiled training step (XLA included); values go to in-graph ring buffers that are read back and
+    written every ``flush_every_steps`` steps, at each epoch end and when training ends. At the end
+    of ``fit`` every hook is removed: the model saves, loads and refits as if the callback had never
+    been attached.
+
+    Diagnostics never stop training: if a probe fails, one ``DiagnosticsWarning`` names it and it is
+    disabled for the rest of the ``fit``; training carries on.
+
+    Args:
+      log_dir: the same directory you would give ``keras.callbacks.TensorBoard``; data goes to
+        ``<log_dir>/train``.
+      flush_every_steps: how many training steps are buffered in the graph between two writes.
+      probes: names of the probes to run (default: all of ``tb_diag.probes.PROBES``).
+
+    Example:
+
+    ```python
+    model.fit(x, y, epochs=5, callbacks=[DiagnosticsCallback("logs/run1")])
+    # then: tensorboard --logdir logs   (or: tb-diag report logs)
+    ```
+    """
+
+    def __init__(self, log_dir: str | os.PathLike, flush_every_steps: int = 100, probes: Sequence[str] | None = None):
+        super().__init__()
+        if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
+            raise ValueError(f"log_dir must be a non-empty path, got {log_dir!r}")
+        if isinstance(flush_every_steps, bool) or not isinstance(flush_every_steps, int) or flush_every_steps < 1:
+            raise ValueError(f"flush_every_steps must be an integer >= 1, got {flush_every_steps!r}")
+        if probes is None:
+            probes = list(PROBES)
+        if isinstance(probes, str) or not all(isinstance(name, str) for name in probes):
+            raise ValueError(f"probes must be a list of probe names, got {probes!r}")
+        unknown = [name for name in probes if name not in PROBES]
+        if unknown:
+            raise ValueError(f"probes has unknown names {unknown}; available: {sorted(PROBES)}")
+        self.log_dir = os.fspath(log_dir)
+        self.flush_every_steps = flush_every_steps
+        self.probe_names = tuple(probes)
+        self._probes: list[Probe] = []
+        self._hook: OptimizerApplyHook | None = None
+        self._writer: SummaryWriter | None = None
+        self._counter: StepCounter | None = None
+        self._layer_of_variable: dict[int, int] = {}
+        self._last_written_step = 0
+        self._capacity = 0
+        self._steps_since_flush = 0
+        self._steps_per_execution = 1
+        self._warned: set[str] = set()
+
+    # Keras callback moments -------------------------------------------------------------------
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Installs the hooks into the real train step and opens the writer."""
+        try:
+            self._start()
+        except Exception as error:  # Diagnostics must never stop training.
+            self._warn("tb_diag", f"could not start ({type(error).__name__}: {error}); training continues without diagnostics")
+            self._stop()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Writes the buffered steps once ``flush_every_steps`` have accumulated."""
+        if not self._probes:
+            return
+        self._steps_since_flush += self._steps_per_execution
+        if self._steps_since_flush >= self.flush_every_steps:
+            self._flush()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Writes what was buffered during the epoch, so the tab is current after every epoch."""
+        self._flush()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """Writes the rest, removes every hook and closes the writer."""
+        self._flush()
+        self._stop()
+
+    # Start and stop -----------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        model = self.model
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is None:
+            self._warn("tb_diag", "the model has no optimizer; nothing to record")
+            return
+        strategy = getattr(model, "distribute_strategy", None)
+        if strategy is not None and strategy.num_replicas_in_sync > 1:
+            self._warn("tb_diag", "distribution strategies are not supported yet; training continues without diagnostics")
+            return
+        self._writer = SummaryWriter(os.path.join(self.log_dir, TRAIN_RUN_SUBDIR))
+        self._steps_per_execution = int(getattr(model, "steps_per_execution", 1) or 1)
+        # Room for the steps between two flushes even when a flush comes late in an execution.
+        self._capacity = 2 * self.flush_every_steps + self._steps_per_execution
+        self._steps_since_flush = 0
+        self._probes = []
+        self._counter = None
+        self._hook = OptimizerApplyHook(optimizer, self._on_apply)
+        self._hook.install()
+        # fit() built its train function before calling us; rebuild it so the next trace runs
+        # through the hook (a second fit would otherwise reuse the old, hook-less trace).
+        model.make_train_function(force=True)
+
+    def _start_probes(self) -> None:
+        """Maps layers and creates the probes' buffers, at the first update of this fit.
+
+        Done here rather than in on_train_begin because a subclassed model may only be built by
+        its first forward pass, inside the first trace; ``init_scope`` creates the buffers eagerly.
+        """
+        with tf.init_scope():
+            layers = map_layers(self.model)
+            if not layers.paths:
+                self._warn("tb_diag", "the model has no trainable weights; there are no gradients to record")
+                return
+            start_step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+            self._layer_of_variable = layers.layer_of_variable
+            self._counter = StepCounter(start_step)
+            self._last_written_step = start_step
+            self._writer.write_layers(start_step, list(layers.paths))
+            setup = ProbeSetup(layers=layers, capacity=self._capacity)
+            for name in self.probe_names:
+                probe = PROBES[name]()
+                with self._guard(probe.name):
+                    probe.start(setup)
+                    self._probes.append(probe)
+
+    def _stop(self) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+            # Drop the hooked trace: the next fit traces a clean train step.
+            self.model.train_function = None
+        self._probes = []
+        if self._writer is not None:
+            with self._guard("writer"):
+                self._writer.close()
+            self._writer = None
+
+    # Inside the train step ----------------------------------------------------------------------
+
+    def _on_apply(self, grads: list[Any], variables: list[Any], apply_update: Any) -> Any:
+        if self._counter is None and self._writer is not None:
+            with self._guard("tb_diag"):
+                self._start_probes()
+        probes = list(self._probes)
+        if not probes:
+            return apply_update()
+        known = [
+            (grad, variable, self._layer_of_variable[id(variable)])
+            for grad, variable in zip(grads, variables)
+            if grad is not None and id(variable) in self._layer_of_variable
+        ]
+        update = ApplyStep(
+            step=self._counter.advance(),
+            grads=[grad for grad, _, _ in known],
+            variables=[variable for _, variable, _ in known],
+            layer_ids=[layer for _, _, layer in known],
+            loss_scale=_loss_scale(self.model.optimizer),
+        )
+        states = {}
+        for probe in probes:
+            with self._guard(probe.name):
+                states[probe.name] = probe.before_apply(update)
+        result = apply_update()
+        for probe in probes:
+            if probe.name in states and probe in self._probes:
+                with self._guard(probe.name):
+                    probe.after_apply(update, states[probe.name])
+        return result
+
+    # On the host ------------------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        if not self._probes or self._writer is None:
+            return
+        self._steps_since_flush = 0
+        last_step = self._counter.read()
+        if last_step <= self._last_written_step:
+            return
+        first_step = max(self._last_written_step + 1, last_step - self._capacity + 1)
+        if first_step > self._last_written_step + 1:
+            self._warn("buffer", f"steps {self._last_written_step + 1}..{first_step - 1} were overwritten before they were written")
+        for probe in list(self._probes):
+            with self._guard(probe.name):
+                probe.flush(self._writer, first_step, last_step)
+        with self._guard("writer"):
+            self._writer.flush()
+        self._last_written_step = last_step
+
+    @contextlib.contextmanager
+    def _guard(self, component: str) -> Iterator[None]:
+        """Turns a failure in ``component`` into one warning and disables it (all probes if the writer)."""
+        try:
+            yield
+        except Exception as error:
+            if component == "writer":
+                self._probes = []
+                disabled = "all probes (writing failed)"
+            else:
+                self._probes = [probe for probe in self._probes if probe.name != component]
+                disabled = f"the {component} probe"
+            self._warn(component, f"disabled {disabled} after {type(error).__name__}: {error}; training continues")
+
+    def _warn(self, cause: str, message: str) -> None:
+        if cause in self._warned:
+            return
+        self._warned.add(cause)
+        warnings.warn(f"tb_diag: {message}", DiagnosticsWarning, stacklevel=3)
+
+
+def _loss_scale(optimizer: Any) -> Any | None:
+    """The dynamic loss scale the gradients carry under mixed precision, read before the update."""
+    if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return None
+    if not optimizer.built:
+        return None
+    return tf.convert_to_tensor(optimizer.dynamic_scale)

@@ -1,0 +1,34 @@
+"""Viewer-side diagnostics, one module per diagnostic. ``DIAGNOSTICS`` is the registry.
+
+Each entry knows how to summarise a run for the JSON report and which findings its rules raise.
+Adding a diagnostic = its module + one line here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from tb_diag.plugin.diagnostics import gradients
+from tb_diag.plugin.findings import Finding
+from tb_diag.plugin.run_data import RunData
+
+
+@dataclasses.dataclass(frozen=True)
+class Diagnostic:
+    """A diagnostic's viewer-side entry points.
+
+    Attributes:
+      name: the family name; also its key in the JSON report.
+      summarize: the run's summary for the report, or ``None`` if nothing was recorded.
+      find: the findings its rules raise on the run.
+    """
+
+    name: str
+    summarize: Callable[[RunData], dict | None]
+    find: Callable[[RunData], list[Finding]]
+
+
+DIAGNOSTICS: list[Diagnostic] = [
+    Diagnostic(gradients.FAMILY.name, gradients.summarize, gradients.find),
+]

@@ -1,0 +1,224 @@
+"""Gradients, viewer side: decoded series, report summary, findings and the panel's payload."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+
+from tb_diag import schema
+from tb_diag.plugin.downsample import keep_extremes
+from tb_diag.plugin.findings import Finding
+from tb_diag.plugin.run_data import RunData
+
+FAMILY = schema.GRADIENTS
+
+# A rule needs this many steps before it judges growth or decay.
+MIN_STEPS = 10
+# Exploding: the global norm grows this many times above its early median.
+EXPLODING_WARNING_GROWTH = 1e2
+EXPLODING_ERROR_GROWTH = 1e3
+# Vanishing: a layer's recent median gradient norm is this many times smaller than the largest
+# layer's (three orders of magnitude: its weights barely move compared to the rest of the model).
+VANISHING_RATIO = 1e-3
+
+EXPLODING_REMEDY = (
+    "Clip gradients (e.g. keras.optimizers.Adam(learning_rate, clipnorm=1.0)), lower the learning "
+    "rate (try 10x lower, or add warm-up), and check initialisation: He ('he_normal') for ReLU-family "
+    "layers, Glorot ('glorot_uniform') for tanh/sigmoid. Put BatchNormalization or LayerNormalization "
+    "between deep stacks of layers."
+)
+VANISHING_REMEDY = (
+    "In deep stacks prefer ReLU-family activations (ReLU, LeakyReLU, GELU) with He initialisation over "
+    "sigmoid/tanh; add BatchNormalization/LayerNormalization or residual (skip) connections; check the "
+    "layer is connected to the loss (an exactly-zero gradient means it does not affect it) and that its "
+    "activations are not saturated."
+)
+
+
+@dataclasses.dataclass
+class GradientSeries:
+    """Per-layer gradient statistics over steps; arrays are ``[layers, steps]`` (layer-major).
+
+    Attributes:
+      present: ``[layers, steps]`` whether the layer existed at that step.
+      global_norm: ``[steps]`` L2 norm over all layers' gradients.
+    """
+
+    layers: list[str]
+    steps: np.ndarray
+    grad_norm: np.ndarray
+    weight_norm: np.ndarray
+    update_ratio: np.ndarray
+    present: np.ndarray
+    global_norm: np.ndarray
+
+
+def gradient_series(run: RunData) -> GradientSeries | None:
+    """The run's gradients, or ``None`` if none were recorded."""
+    blocks = run.families.get(FAMILY.name)
+    if blocks is None or blocks.steps.size == 0:
+        return None
+    metrics = {name: blocks.values[:, :, i].T for i, name in enumerate(FAMILY.metrics)}
+    present = blocks.present.T
+    squares = np.where(present, metrics["grad_norm"], 0.0) ** 2
+    with np.errstate(over="ignore"):
+        global_norm = np.sqrt(squares.sum(axis=0))
+    return GradientSeries(
+        layers=run.layers,
+        steps=blocks.steps,
+        present=present,
+        global_norm=global_norm,
+        **metrics,
+    )
+
+
+def summarize(run: RunData) -> dict | None:
+    """``{layer: {"last", "min", "max"}}`` of the gradient norm, for the JSON report.
+
+    ``min``/``max`` are over finite values; a non-finite value anywhere makes ``max`` that value
+    (NaN beats Inf), so a report never hides one.
+    """
+    series = gradient_series(run)
+    if series is None:
+        return None
+    summary = {}
+    for i, layer in enumerate(series.layers):
+        values = series.grad_norm[i][series.present[i]]
+        if values.size == 0:
+            continue
+        finite = values[np.isfinite(values)]
+        worst = values[np.isnan(values)][:1].tolist() or values[np.isinf(values)][:1].tolist()
+        summary[layer] = {
+            "last": float(values[-1]),
+            "min": float(finite.min()) if finite.size else float("nan"),
+            "max": worst[0] if worst else float(finite.max()),
+        }
+    return summary
+
+
+def find(run: RunData) -> list[Finding]:
+    """All gradient findings for the run."""
+    series = gradient_series(run)
+    if series is None:
+        return []
+    return exploding_gradients(series) + vanishing_gradients(series)
+
+
+def exploding_gradients(series: GradientSeries) -> list[Finding]:
+    """Non-finite gradients, or a global norm that grew >= 100x (warning) / 1000x (error)."""
+    nonfinite = ~np.isfinite(series.grad_norm) & series.present
+    if nonfinite.any():
+        step_index = int(nonfinite.any(axis=0).argmax())
+        layer_index = int(nonfinite[:, step_index].argmax())
+        value = series.grad_norm[layer_index, step_index]
+        before = ""
+        if step_index > 0:
+            before = f" One step earlier the global gradient norm was {series.global_norm[step_index - 1]:.3g}."
+        return [
+            Finding(
+                id="exploding_gradients",
+                severity="error",
+                step=int(series.steps[step_index]),
+                layer=series.layers[layer_index],
+                title="Gradients became non-finite",
+                detail=f"At step {series.steps[step_index]} the gradient norm of layer "
+                f"'{series.layers[layer_index]}' was {value}, the first layer (in model order) to go "
+                f"non-finite.{before} Every update after that corrupts the weights.",
+                remedy=EXPLODING_REMEDY,
+            )
+        ]
+    if series.steps.size < MIN_STEPS:
+        return []
+    early = series.global_norm[: max(5, series.steps.size // 10)]
+    baseline = float(np.median(early))
+    if baseline <= 0:
+        return []
+    growth = series.global_norm / baseline
+    peak = int(growth.argmax())
+    if growth[peak] < EXPLODING_WARNING_GROWTH:
+        return []
+    first = int((growth >= EXPLODING_WARNING_GROWTH).argmax())
+    layer_baselines = np.median(series.grad_norm[:, : early.size], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        layer_growth = np.where(layer_baselines > 0, series.grad_norm[:, peak] / layer_baselines, 0.0)
+    culprit = int(layer_growth.argmax())
+    severity = "error" if growth[peak] >= EXPLODING_ERROR_GROWTH else "warning"
+    return [
+        Finding(
+            id="exploding_gradients",
+            severity=severity,
+            step=int(series.steps[first]),
+            layer=series.layers[culprit],
+            title="Gradients are exploding",
+            detail=f"The global gradient norm rose from a median of {baseline:.3g} over the first "
+            f"{early.size} steps to {series.global_norm[peak]:.3g} at step {series.steps[peak]} "
+            f"({growth[peak]:.3g}x); it first passed {EXPLODING_WARNING_GROWTH:.0f}x at step "
+            f"{series.steps[first]}. Layer '{series.layers[culprit]}' grew the most "
+            f"({layer_growth[culprit]:.3g}x its early median).",
+            remedy=EXPLODING_REMEDY,
+        )
+    ]
+
+
+def vanishing_gradients(series: GradientSeries) -> list[Finding]:
+    """Layers whose recent gradients are >= 1000x smaller than the largest layer's."""
+    if series.steps.size < MIN_STEPS:
+        return []
+    recent = slice(series.steps.size // 2, None)
+    values = np.where(series.present[:, recent], series.grad_norm[:, recent], np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: layers absent lately
+        medians = np.nanmedian(values, axis=1)
+    top = np.nanmax(medians) if np.isfinite(medians).any() else np.nan
+    if not np.isfinite(top) or top <= 0:
+        return []
+    weak = [i for i, median in enumerate(medians) if np.isfinite(median) and median <= VANISHING_RATIO * top]
+    if not weak:
+        return []
+    strongest = series.layers[int(np.nanargmax(medians))]
+    listed = ", ".join(f"'{series.layers[i]}' {medians[i]:.3g}" for i in weak[:5])
+    more = f" and {len(weak) - 5} more" if len(weak) > 5 else ""
+    zero = [series.layers[i] for i in weak if medians[i] == 0]
+    zero_note = f" Layers with exactly zero gradient: {', '.join(zero)}." if zero else ""
+    return [
+        Finding(
+            id="vanishing_gradients",
+            severity="warning",
+            step=int(series.steps[recent.start]),
+            layer=series.layers[weak[0]],
+            title="Gradients are vanishing",
+            detail=f"Over the last {series.steps.size - recent.start} steps, {len(weak)} layer(s) had a "
+            f"median gradient norm at least {1 / VANISHING_RATIO:.0f}x smaller than layer '{strongest}' "
+            f"({top:.3g}): {listed}{more}. Their weights barely change.{zero_note}",
+            remedy=VANISHING_REMEDY,
+        )
+    ]
+
+
+def panel_payload(run: RunData, max_points: int) -> dict | None:
+    """The Gradients panel's data (see docs/http_api.md), downsampled keeping spikes and NaNs."""
+    series = gradient_series(run)
+    if series is None:
+        return None
+    stacked = np.stack(
+        [
+            np.where(series.present, series.grad_norm, np.nan),
+            np.where(series.present, series.weight_norm, np.nan),
+            np.where(series.present, series.update_ratio, np.nan),
+        ]
+    )
+    steps, reduced, downsampled = keep_extremes(series.steps, stacked, max_points)
+    _, global_norm, _ = keep_extremes(series.steps, series.global_norm, max_points)
+    return {
+        "run": run.run,
+        "layers": series.layers,
+        "steps": steps.tolist(),
+        "grad_norm": reduced[0].tolist(),
+        "weight_norm": reduced[1].tolist(),
+        "update_ratio": reduced[2].tolist(),
+        "global_norm": global_norm.tolist(),
+        "downsampled": downsampled,
+        "warnings": list(run.warnings),
+    }

@@ -1,0 +1,34 @@
+"""Server-side downsampling that never hides a spike or a NaN."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def keep_extremes(steps: np.ndarray, values: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Reduces ``values[..., S]`` to at most ``max_points`` columns by buckets of consecutive steps.
+
+    Each bucket keeps its largest value, or its first non-finite value if it has one (NaN and Inf
+    are the signal, never averaged away). A bucket is labelled with its last step.
+
+    Returns:
+      ``(steps, values, downsampled)``.
+    """
+    count = steps.shape[0]
+    if count <= max_points:
+        return steps, values, False
+    size = -(-count // max_points)
+    buckets = -(-count // size)
+    padded = buckets * size
+    # Pad with -inf marked as padding so it never wins a bucket.
+    pad = padded - count
+    vals = np.concatenate([values, np.full(values.shape[:-1] + (pad,), -np.inf)], axis=-1)
+    is_pad = np.zeros(padded, dtype=bool)
+    is_pad[count:] = True
+    vals = vals.reshape(values.shape[:-1] + (buckets, size))
+    nonfinite = ~np.isfinite(vals) & ~is_pad.reshape(buckets, size)
+    finite_max = np.where(np.isfinite(vals), vals, -np.inf).max(axis=-1)
+    first_nonfinite = np.take_along_axis(vals, nonfinite.argmax(axis=-1)[..., None], axis=-1)[..., 0]
+    reduced = np.where(nonfinite.any(axis=-1), first_nonfinite, finite_max)
+    last_steps = np.concatenate([steps, np.full(pad, steps[-1])]).reshape(buckets, size)[:, -1]
+    return last_steps, reduced, True

@@ -1,0 +1,41 @@
+"""Findings: plain-language verdicts on a run, with what to change."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+Severity = Literal["info", "warning", "error"]
+SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """One thing wrong (or worth knowing) about a run.
+
+    Attributes:
+      id: stable rule name, e.g. ``"exploding_gradients"``.
+      severity: ``"info"``, ``"warning"`` or ``"error"`` (``tb-diag check`` fails on errors).
+      step: the training step it is about, if any.
+      layer: the layer path it is about, if any.
+      title: one line saying what is wrong.
+      detail: the evidence, with numbers.
+      remedy: what to change.
+    """
+
+    id: str
+    severity: Severity
+    step: int | None
+    layer: str | None
+    title: str
+    detail: str
+    remedy: str
+
+    def to_json(self) -> dict:
+        """The finding as it appears in the JSON report and the HTTP API."""
+        return dataclasses.asdict(self)
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    """Worst first (error, warning, info), then by step."""
+    return sorted(findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.step if f.step is not None else -1, f.id))

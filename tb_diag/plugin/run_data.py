@@ -1,0 +1,184 @@
+"""Reads one run's tb_diag data through TensorBoard's data provider and decodes it."""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+from typing import Any
+
+import numpy as np
+from tensorboard import context as context_lib
+from tensorboard.backend.event_processing import data_provider as data_provider_lib
+from tensorboard.backend.event_processing import event_accumulator, plugin_event_multiplexer
+from tensorboard.data import provider as provider_lib
+
+from tb_diag import schema
+
+# Ask the provider for every stored event; sampling is decided at ingestion (samples_per_plugin).
+_ALL_EVENTS = 10**9
+
+
+@dataclasses.dataclass
+class FamilyBlocks:
+    """A family's stored blocks, each aligned to the run's layer list.
+
+    Attributes:
+      steps: int64 ``[S]`` sorted training steps.
+      values: float64 ``[S, layers, metrics]``; NaN where a layer did not exist at that step.
+      present: bool ``[S, layers]``: the layer existed at that step (so a NaN there is real).
+    """
+
+    steps: np.ndarray
+    values: np.ndarray
+    present: np.ndarray
+
+
+@dataclasses.dataclass
+class RunData:
+    """Everything recorded for one run, decoded.
+
+    Attributes:
+      run: the run's name as TensorBoard shows it (e.g. ``"healthy/train"``).
+      layers: layer paths in model order (union over all fits written to this run).
+      last_step: the last training step with data.
+      families: decoded blocks by family name (``"gradients"`` ...).
+      warnings: what was skipped and why, in words for the user.
+    """
+
+    run: str
+    layers: list[str]
+    last_step: int
+    families: dict[str, FamilyBlocks]
+    warnings: list[str]
+
+
+def list_runs(provider: Any, ctx: Any, experiment_id: str) -> dict[str, list[str]]:
+    """Returns ``{run: [family names]}`` for runs with tb_diag data, runs sorted by name."""
+    listing = provider.list_tensors(ctx, experiment_id=experiment_id, plugin_name=schema.PLUGIN_NAME)
+    runs = {}
+    for run in sorted(listing):
+        families = sorted(
+            schema.FAMILIES[tag].name
+            for tag in listing[run]
+            if tag in schema.FAMILIES and schema.FAMILIES[tag] is not schema.LAYERS
+        )
+        if families:
+            runs[run] = families
+    return runs
+
+
+def load_run(provider: Any, ctx: Any, experiment_id: str, run: str) -> RunData | None:
+    """Reads and decodes ``run``; returns ``None`` if the run has no tb_diag data.
+
+    Corrupt, foreign or newer-schema data is skipped with a message in ``warnings``; the rest of
+    the run is still returned.
+    """
+    listing = provider.list_tensors(
+        ctx,
+        experiment_id=experiment_id,
+        plugin_name=schema.PLUGIN_NAME,
+        run_tag_filter=provider_lib.RunTagFilter(runs=[run]),
+    ).get(run)
+    if not listing:
+        return None
+    warnings: list[str] = []
+    families: dict[str, schema.Family] = {}
+    for tag, series in listing.items():
+        try:
+            families[tag] = schema.parse_plugin_content(tag, series.plugin_content)
+        except schema.SchemaError as error:
+            warnings.append(f"skipped tag {tag!r}: {error}")
+    events = provider.read_tensors(
+        ctx,
+        experiment_id=experiment_id,
+        plugin_name=schema.PLUGIN_NAME,
+        downsample=_ALL_EVENTS,
+        run_tag_filter=provider_lib.RunTagFilter(runs=[run], tags=list(families)),
+    ).get(run, {})
+    timeline = _LayerTimeline(events.get(schema.LAYERS.tag, []), warnings)
+    decoded = {}
+    for tag, family in families.items():
+        if family is not schema.LAYERS:
+            decoded[family.name] = _decode_family(family, events.get(tag, []), timeline, warnings)
+    last_step = max((int(blocks.steps[-1]) for blocks in decoded.values() if blocks.steps.size), default=0)
+    return RunData(run=run, layers=timeline.all_layers, last_step=last_step, families=decoded, warnings=warnings)
+
+
+class _LayerTimeline:
+    """The layer lists written at each fit's start, to align blocks written under each of them."""
+
+    def __init__(self, events: list[Any], warnings: list[str]):
+        self._starts: list[int] = []
+        self._lists: list[list[str]] = []
+        self.all_layers: list[str] = []
+        for event in sorted(events, key=lambda e: e.step):
+            try:
+                layers = schema.decode_layers(event.numpy)
+            except schema.SchemaError as error:
+                warnings.append(f"skipped the layer list at step {event.step}: {error}")
+                continue
+            self._starts.append(event.step)
+            self._lists.append(layers)
+            self.all_layers.extend(name for name in layers if name not in self.all_layers)
+        if len(self._lists) > 1 and any(layers != self._lists[0] for layers in self._lists):
+            warnings.append("the model's layers changed between fits; steps show NaN for layers that did not exist")
+        self._index = {name: i for i, name in enumerate(self.all_layers)}
+
+    def layers_for_block(self, first_step: int) -> list[str] | None:
+        """The layer list in effect for a block starting at ``first_step`` (written before it)."""
+        position = bisect.bisect_left(self._starts, first_step) - 1
+        return self._lists[position] if position >= 0 else None
+
+    def columns(self, layers: list[str]) -> list[int]:
+        """Where each of ``layers`` sits in ``all_layers``."""
+        return [self._index[name] for name in layers]
+
+
+def _decode_family(family: schema.Family, events: list[Any], timeline: _LayerTimeline, warnings: list[str]) -> FamilyBlocks:
+    by_step: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    width = len(timeline.all_layers)
+    for event in events:
+        try:
+            value = np.asarray(event.numpy)
+            if value.ndim != 3:
+                raise schema.SchemaError(f"{family.name} block has shape {value.shape}")
+            first_step = event.step - value.shape[0] + 1
+            layers = timeline.layers_for_block(first_step)
+            if layers is None:
+                raise schema.SchemaError("no layer list was written before it")
+            block = schema.decode_block(family, value, len(layers))
+        except schema.SchemaError as error:
+            warnings.append(f"skipped a {family.name} block at step {event.step}: {error}")
+            continue
+        columns = timeline.columns(layers)
+        aligned = np.full((block.shape[0], width, block.shape[2]), np.nan)
+        aligned[:, columns, :] = block
+        present = np.zeros(width, dtype=bool)
+        present[columns] = True
+        for offset, row in enumerate(aligned):
+            # A later write of the same step (a refit from an earlier checkpoint) wins.
+            by_step[first_step + offset] = (row, present)
+    steps = np.array(sorted(by_step), dtype=np.int64)
+    if not by_step:
+        return FamilyBlocks(steps, np.zeros((0, width, len(family.metrics))), np.zeros((0, width), dtype=bool))
+    values = np.stack([by_step[s][0] for s in steps])
+    present = np.stack([by_step[s][1] for s in steps])
+    return FamilyBlocks(steps=steps, values=values, present=present)
+
+
+def open_logdir(logdir: str) -> data_provider_lib.MultiplexerDataProvider:
+    """A data provider over ``logdir`` loaded the way TensorBoard's Python loader does (same run names)."""
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(
+        size_guidance={event_accumulator.TENSORS: 0}, tensor_size_guidance={schema.PLUGIN_NAME: 0}
+    )
+    multiplexer.AddRunsFromDirectory(logdir)
+    multiplexer.Reload()
+    return data_provider_lib.MultiplexerDataProvider(multiplexer, logdir)
+
+
+def load_logdir(logdir: str) -> list[RunData]:
+    """Reads every run under ``logdir`` without a server."""
+    provider = open_logdir(logdir)
+    ctx = context_lib.RequestContext()
+    runs = [load_run(provider, ctx, "", run) for run in list_runs(provider, ctx, "")]
+    return [run for run in runs if run is not None]

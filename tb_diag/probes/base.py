@@ -1,0 +1,69 @@
+"""The interface every training-side probe implements."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any, ClassVar
+
+from tb_diag.core.layer_map import LayerMap
+from tb_diag.core.writer import SummaryWriter
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeSetup:
+    """What a probe needs to know when training starts.
+
+    Attributes:
+      layers: the model's layers owning trainable variables and which variable belongs to which.
+      capacity: rows each in-graph ring buffer must hold (covers the steps between two flushes).
+    """
+
+    layers: LayerMap
+    capacity: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ApplyStep:
+    """One optimizer update inside the real training step, as the probes see it (graph tensors).
+
+    Attributes:
+      step: int64 scalar, the number of this training step.
+      grads: gradients with a known owning layer (``None`` gradients removed), as the optimizer
+        receives them: before clipping, still multiplied by ``loss_scale`` if there is one.
+      variables: the variables of ``grads``, same order.
+      layer_ids: index into ``ProbeSetup.layers.paths`` of each variable.
+      loss_scale: float32 scalar the gradients are multiplied by (mixed precision), else ``None``.
+    """
+
+    step: Any
+    grads: list[Any]
+    variables: list[Any]
+    layer_ids: list[int]
+    loss_scale: Any | None
+
+
+class Probe(abc.ABC):
+    """Records one diagnostic from the training step into in-graph buffers and writes them out.
+
+    Lifecycle: ``start`` (eager, once per ``fit``: create buffers), ``before_apply`` /
+    ``after_apply`` (while the train step is traced or run eagerly: add recording ops), ``flush``
+    (on the host every few steps: read buffers, write one event per family).
+    """
+
+    name: ClassVar[str]
+
+    @abc.abstractmethod
+    def start(self, setup: ProbeSetup) -> None:
+        """Creates the probe's buffers for a ``fit`` call."""
+
+    def before_apply(self, update: ApplyStep) -> Any:
+        """Runs just before the optimizer update; returns state handed to ``after_apply``."""
+        return None
+
+    def after_apply(self, update: ApplyStep, state: Any) -> None:
+        """Runs just after the optimizer update."""
+
+    @abc.abstractmethod
+    def flush(self, writer: SummaryWriter, first_step: int, last_step: int) -> None:
+        """Writes what was recorded for steps ``first_step..last_step``."""

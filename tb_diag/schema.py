@@ -1,0 +1,152 @@
+"""The summary schema: how tb_diag data is laid out in TensorBoard event files.
+
+This module is the single source of truth shared by the training-side writer and the viewer-side
+reader. It imports only numpy and TensorBoard's protos (never TensorFlow), so a teammate can view a
+log dir without TensorFlow installed.
+
+Layout of one run (a directory such as ``logs/run1/train``):
+
+* Every summary uses ``plugin_data.plugin_name = "tb_diag"`` and ``data_class = DATA_CLASS_TENSOR``
+  (without the latter TensorBoard's Rust data server ignores the data).
+* ``plugin_data.content`` is a small JSON document ``{"version": 1, "family": ..., "metrics": [...]}``
+  naming the family and the order of the metric axis. TensorBoard keeps metadata only from a tag's
+  first event, so a family's metric order never changes within a schema version.
+* The ``tb_diag/layers`` tag holds a JSON string ``{"layers": [...]}``: the run's layer paths, written
+  when a ``fit`` starts, at the step before its first training step.
+* Each diagnostic family has ONE tag (e.g. ``tb_diag/gradients``). One event holds a block of
+  consecutive training steps as a float32 tensor of shape ``[steps, layers, metrics]``; the event's
+  step is the block's last step, so its steps are ``step - steps + 1 ... step``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+from tensorboard.compat.proto import summary_pb2
+from tensorboard.util import tensor_util
+
+PLUGIN_NAME = "tb_diag"
+SCHEMA_VERSION = 1
+TAG_PREFIX = "tb_diag/"
+
+# The longest JSON metadata / layer document we accept; anything larger is treated as corrupt.
+MAX_JSON_BYTES = 4 * 1024 * 1024
+
+
+class SchemaError(ValueError):
+    """Raised when stored data does not match the schema (corrupt, foreign or from a newer version)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """One kind of recorded data: its tag and the names of its metric axis, in order."""
+
+    name: str
+    metrics: tuple[str, ...]
+
+    @property
+    def tag(self) -> str:
+        """The TensorBoard tag this family is written under."""
+        return TAG_PREFIX + self.name
+
+
+LAYERS = Family("layers", ())
+GRADIENTS = Family("gradients", ("grad_norm", "weight_norm", "update_ratio"))
+
+FAMILIES: dict[str, Family] = {family.tag: family for family in (LAYERS, GRADIENTS)}
+
+
+def summary_metadata(family: Family) -> summary_pb2.SummaryMetadata:
+    """Returns the metadata that marks a summary as belonging to ``family``."""
+    content = {"version": SCHEMA_VERSION, "family": family.name, "metrics": list(family.metrics)}
+    return summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=PLUGIN_NAME, content=json.dumps(content).encode("utf-8")
+        ),
+        data_class=summary_pb2.DATA_CLASS_TENSOR,
+    )
+
+
+def parse_plugin_content(tag: str, content: bytes) -> Family:
+    """Checks a tag's stored plugin content against the schema and returns its family.
+
+    Raises:
+      SchemaError: the tag is unknown, the content is not our JSON, or it was written by a
+        different schema version or with a different metric order.
+    """
+    family = FAMILIES.get(tag)
+    if family is None:
+        raise SchemaError(f"unknown tag {tag!r}")
+    if len(content) > MAX_JSON_BYTES:
+        raise SchemaError(f"metadata of {tag!r} is {len(content)} bytes, more than any tb_diag writes")
+    try:
+        parsed = json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise SchemaError(f"metadata of {tag!r} is not tb_diag JSON: {error}") from None
+    if not isinstance(parsed, dict):
+        raise SchemaError(f"metadata of {tag!r} is not a JSON object")
+    version = parsed.get("version")
+    if version != SCHEMA_VERSION:
+        raise SchemaError(
+            f"{tag!r} was written with schema version {version!r}; this tb_diag reads version "
+            f"{SCHEMA_VERSION} (upgrade tb-diag to read newer logs)"
+        )
+    if parsed.get("metrics") != list(family.metrics):
+        raise SchemaError(f"{tag!r} has metrics {parsed.get('metrics')!r}, expected {list(family.metrics)}")
+    return family
+
+
+def encode_layers(layer_paths: list[str]) -> summary_pb2.TensorProto:
+    """Encodes a run's layer list as a scalar string tensor."""
+    document = json.dumps({"layers": list(layer_paths)}).encode("utf-8")
+    return tensor_util.make_tensor_proto(np.array(document, dtype=object))
+
+
+def decode_layers(value: np.ndarray) -> list[str]:
+    """Decodes the value stored under the ``tb_diag/layers`` tag.
+
+    Raises:
+      SchemaError: the value is not a JSON document with a list of strings under ``layers``.
+    """
+    if value.shape != () or value.dtype != object or not isinstance(value.item(), bytes):
+        raise SchemaError(f"layer list has shape {value.shape} and dtype {value.dtype}, expected a string")
+    raw = value.item()
+    if len(raw) > MAX_JSON_BYTES:
+        raise SchemaError(f"layer list is {len(raw)} bytes, more than any tb_diag writes")
+    try:
+        layers = json.loads(raw.decode("utf-8")).get("layers")
+    except (UnicodeDecodeError, ValueError, AttributeError) as error:
+        raise SchemaError(f"layer list is not tb_diag JSON: {error}") from None
+    if not isinstance(layers, list) or not all(isinstance(name, str) for name in layers):
+        raise SchemaError("layer list is not a list of strings")
+    return layers
+
+
+def encode_block(family: Family, values: np.ndarray) -> summary_pb2.TensorProto:
+    """Encodes a block of per-step, per-layer values of shape ``[steps, layers, metrics]``."""
+    values = np.asarray(values, dtype=np.float32)
+    if values.ndim != 3 or values.shape[2] != len(family.metrics):
+        raise ValueError(
+            f"{family.name} block has shape {values.shape}; expected [steps, layers, {len(family.metrics)}]"
+        )
+    return tensor_util.make_tensor_proto(values)
+
+
+def decode_block(family: Family, value: np.ndarray, layer_count: int) -> np.ndarray:
+    """Validates a stored block and returns it as float64 ``[steps, layers, metrics]``.
+
+    Raises:
+      SchemaError: wrong rank, dtype, or a layer/metric axis that does not fit the run's layer list.
+    """
+    if value.ndim != 3 or not np.issubdtype(value.dtype, np.floating):
+        raise SchemaError(f"{family.name} block has shape {value.shape} and dtype {value.dtype}")
+    if value.shape[0] == 0:
+        raise SchemaError(f"{family.name} block holds no steps")
+    if value.shape[1] != layer_count or value.shape[2] != len(family.metrics):
+        raise SchemaError(
+            f"{family.name} block has shape {value.shape}; the run has {layer_count} layers and "
+            f"{len(family.metrics)} metrics"
+        )
+    return value.astype(np.float64)

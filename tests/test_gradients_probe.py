@@ -1,0 +1,154 @@
+"""The gradients probe records the real step's per-layer norms, in every supported training setup."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from model_zoo import STYLES, nested, sequential
+from tb_diag import DiagnosticsCallback
+from tb_diag.plugin.diagnostics.gradients import gradient_series
+from tb_diag.plugin.run_data import load_logdir
+
+REL_TOL = 1e-5
+
+
+def read_gradients(log_dir):
+    """The single run under log_dir, decoded (the same path the CLI and plugin use)."""
+    runs = load_logdir(str(log_dir))
+    assert [run.run for run in runs] == ["train"]
+    return runs[0], gradient_series(runs[0])
+
+
+def reference_step(model, x, y):
+    """Per-layer gradient norms by tf.GradientTape on this batch and the current weights."""
+    with tf.GradientTape() as tape:
+        loss = keras.losses.MeanSquaredError()(y, model(x, training=True))
+    grads = tape.gradient(loss, model.trainable_variables)
+    return {v.path: float(tf.norm(g)) for v, g in zip(model.trainable_variables, grads)}
+
+
+def layer_norm(per_variable: dict, layer_prefix: str) -> float:
+    return float(np.sqrt(sum(n**2 for path, n in per_variable.items() if path.rsplit("/", 1)[0] == layer_prefix)))
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_norms_match_gradient_tape_reference_step_by_step(tmp_path, regression_data, jit_compile):
+    """grad_norm, weight_norm and update_ratio equal a GradientTape reference on the same batch and weights."""
+    x, y = regression_data
+    keras.utils.set_random_seed(1)
+    model = nested()
+    model.compile(keras.optimizers.SGD(0.05), "mse", jit_compile=jit_compile)
+    expected_grad, expected_weight, expected_ratio = [], [], []
+    layers = ["encoder/dense_1", "encoder/dense_2", "head"]
+    for step in range(3):
+        batch = slice(32 * step, 32 * (step + 1))
+        reference = reference_step(model, x[batch], y[batch])
+        before = {v.path: v.numpy().copy() for v in model.trainable_variables}
+        # One fit per step: also covers repeated fit calls continuing the step count.
+        model.fit(x[batch], y[batch], batch_size=32, epochs=1, shuffle=False, verbose=0,
+                  callbacks=[DiagnosticsCallback(tmp_path)])
+        after = {v.path: v.numpy() for v in model.trainable_variables}
+        expected_grad.append([layer_norm(reference, layer) for layer in layers])
+        weight = [np.sqrt(sum(np.sum(after[p] ** 2) for p in after if p.rsplit("/", 1)[0] == layer)) for layer in layers]
+        delta = [np.sqrt(sum(np.sum((after[p] - before[p]) ** 2) for p in after if p.rsplit("/", 1)[0] == layer)) for layer in layers]
+        expected_weight.append(weight)
+        expected_ratio.append(np.array(delta) / np.array(weight))
+
+    run, series = read_gradients(tmp_path)
+    assert series.layers == layers
+    assert series.steps.tolist() == [1, 2, 3]
+    np.testing.assert_allclose(series.grad_norm.T, expected_grad, rtol=REL_TOL)
+    np.testing.assert_allclose(series.weight_norm.T, expected_weight, rtol=REL_TOL)
+    np.testing.assert_allclose(series.update_ratio.T, expected_ratio, rtol=1e-4)
+    np.testing.assert_allclose(series.global_norm, np.linalg.norm(expected_grad, axis=1), rtol=REL_TOL)
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"jit_compile": False},
+        {"jit_compile": True},
+        {"jit_compile": False, "steps_per_execution": 3},
+        {"jit_compile": True, "steps_per_execution": 3},
+        {"run_eagerly": True},
+    ],
+    ids=["graph", "xla", "graph-spe3", "xla-spe3", "eager"],
+)
+def test_every_model_style_and_compile_option_records_every_step(tmp_path, regression_data, style, options):
+    """Each model style and compile option yields one finite, positive norm per layer per step."""
+    x, y = regression_data
+    keras.utils.set_random_seed(2)
+    model = STYLES[style]()
+    model.compile(keras.optimizers.Adam(1e-3), "mse", **options)
+    model.fit(x, y, batch_size=32, epochs=2, verbose=0, validation_data=(x[:64], y[:64]),
+              callbacks=[DiagnosticsCallback(tmp_path, flush_every_steps=5)])
+    run, series = read_gradients(tmp_path)
+    assert series.steps.tolist() == list(range(1, 17))  # 2 epochs x 8 batches, none lost or repeated
+    assert len(series.layers) >= 2
+    assert np.all(np.isfinite(series.grad_norm)) and np.all(series.grad_norm > 0)
+    assert np.all(series.weight_norm > 0)
+    assert run.warnings == []
+
+
+def test_layer_paths_name_nested_shared_and_own_weights(regression_data):
+    """Nested layers get their path, a shared layer one entry, and a model's own weight its name."""
+    from tb_diag.core.layer_map import map_layers
+
+    x, _ = regression_data
+    for build, expected in [
+        (nested, ("encoder/dense_1", "encoder/dense_2", "head")),
+        (STYLES["functional_shared"], ("shared", "head")),
+        (STYLES["subclassed"], ("subclassed", "hidden", "out")),
+    ]:
+        model = build()
+        model(x[:2])
+        assert map_layers(model).paths == expected
+
+
+def test_second_fit_continues_steps_and_hooks_are_gone_between_fits(tmp_path, regression_data):
+    """A second fit appends steps after the first; between fits the optimizer carries no hook."""
+    x, y = regression_data
+    model = sequential()
+    model.compile("adam", "mse")
+    callback = DiagnosticsCallback(tmp_path, flush_every_steps=3)
+    model.fit(x, y, batch_size=64, epochs=1, verbose=0, callbacks=[callback])
+    assert "apply" not in model.optimizer.__dict__ and model.train_function is None
+    model.fit(x, y, batch_size=64, epochs=1, verbose=0)  # without the callback: nothing recorded
+    model.fit(x, y, batch_size=64, epochs=1, verbose=0, callbacks=[callback])
+    _, series = read_gradients(tmp_path)
+    assert series.steps.tolist() == [1, 2, 3, 4, 9, 10, 11, 12]
+
+
+def test_mixed_precision_norms_are_unscaled(tmp_path, regression_data):
+    """Under mixed_float16 the recorded norms are divided by the loss scale (not ~32768x too big)."""
+    x, y = regression_data
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        keras.utils.set_random_seed(3)
+        model = sequential()
+        # A small initial scale: float16 gradients would overflow at the default 2**15 on step 1.
+        optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.01), initial_scale=2.0**6)
+        model.compile(optimizer, "mse")
+        reference = reference_step(model, x[:32], y[:32])
+        model.fit(x[:32], y[:32], batch_size=32, epochs=1, verbose=0, callbacks=[DiagnosticsCallback(tmp_path)])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    _, series = read_gradients(tmp_path)
+    expected = [layer_norm(reference, "seq/dense"), layer_norm(reference, "seq/dense_1")]
+    assert min(expected) > 0
+    np.testing.assert_allclose(series.grad_norm[:, 0], expected, rtol=2e-2)
+
+
+def test_large_finite_gradients_are_not_reported_as_infinite():
+    """Norms above sqrt(float32 max) (squares overflow) are still computed exactly."""
+    from tb_diag.probes.gradients import layer_norms
+
+    big = tf.fill([4], 1e20)  # norm 2e20; its square 4e40 overflows float32
+    small = tf.constant([3.0, 4.0])
+    norms = layer_norms([big, small], [0, 1], 3).numpy()
+    np.testing.assert_allclose(norms, [2e20, 5.0, 0.0], rtol=1e-6)
+    assert np.isnan(layer_norms([tf.constant([np.nan, 1.0])], [0], 1).numpy()[0])

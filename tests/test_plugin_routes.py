@@ -1,0 +1,118 @@
+"""The plugin's HTTP routes, driven through TensorBoard's own WSGI app and a werkzeug client."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from tensorboard.backend import application
+from tensorboard.plugins import base_plugin
+from werkzeug.test import Client
+
+from tb_diag.plugin.plugin import DiagnosticsPlugin
+from tb_diag.plugin.loader import DiagnosticsLoader
+from tb_diag.plugin.run_data import open_logdir
+
+PREFIX = "/data/plugin/tb_diag"
+
+
+@pytest.fixture(scope="module")
+def client(demo_logdir):
+    provider = open_logdir(str(demo_logdir))
+    context = base_plugin.TBContext(logdir=str(demo_logdir), data_provider=provider)
+    app = application.TensorBoardWSGI([DiagnosticsLoader().load(context)], data_provider=provider)
+    return Client(app)
+
+
+def get_json(client, url, status=200):
+    response = client.get(url)
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.headers["Content-Type"].startswith("application/json")
+    return json.loads(response.get_data(as_text=True))
+
+
+def test_runs_lists_every_demo_run_with_finding_counts(client):
+    runs = get_json(client, f"{PREFIX}/runs")["runs"]
+    assert [r["run"] for r in runs] == ["exploding/train", "healthy/train", "vanishing/train"]
+    by_name = {r["run"]: r for r in runs}
+    assert by_name["exploding/train"]["error_count"] == 1
+    assert by_name["healthy/train"]["error_count"] == 0 and by_name["healthy/train"]["warning_count"] == 0
+    assert by_name["vanishing/train"]["warning_count"] == 1
+    assert all(r["families"] == ["gradients"] and r["last_step"] == 116 for r in runs)
+
+
+def test_report_holds_findings_with_remedies(client):
+    report = get_json(client, f"{PREFIX}/report?run=exploding/train")
+    assert report["run"] == "exploding/train" and report["steps"] == 116
+    assert report["layers"] == ["hidden_1", "hidden_2", "hidden_3", "output"]
+    (finding,) = report["findings"]
+    assert finding["id"] == "exploding_gradients" and finding["severity"] == "error"
+    assert "clipnorm" in finding["remedy"]
+    assert set(report["gradients"]) == set(report["layers"])
+
+
+def test_gradients_payload_is_layer_major_and_carries_nan_as_string(client):
+    data = get_json(client, f"{PREFIX}/gradients?run=exploding/train")
+    assert data["steps"] == list(range(1, 117)) and not data["downsampled"]
+    assert len(data["grad_norm"]) == 4 and all(len(row) == 116 for row in data["grad_norm"])
+    # TensorBoard's JSON cleanser turns NaN into the string "NaN"; the frontend decodes it.
+    assert "NaN" in data["grad_norm"][0]
+    first_good = data["global_norm"][0]
+    assert isinstance(first_good, float) and math.isfinite(first_good)
+
+
+def test_gradients_downsampling_keeps_the_nan_and_the_peak(client):
+    full = get_json(client, f"{PREFIX}/gradients?run=exploding/train")
+    small = get_json(client, f"{PREFIX}/gradients?run=exploding/train&max_points=10")
+    assert small["downsampled"] and len(small["steps"]) <= 10 and small["steps"][-1] == 116
+    assert "NaN" in small["grad_norm"][0]
+    finite_peak = max(v for v in full["global_norm"] if isinstance(v, float))
+    assert finite_peak in small["global_norm"] or any(isinstance(v, str) for v in small["global_norm"])
+
+
+@pytest.mark.parametrize(
+    "url, status, message",
+    [
+        ("/report", 400, "missing query parameter 'run'"),
+        ("/report?run=nope", 404, "unknown run 'nope'"),
+        ("/gradients?run=<script>alert(1)</script>", 404, "unknown run"),
+        ("/gradients?run=healthy/train&max_points=abc", 400, "must be an integer"),
+        ("/gradients?run=healthy/train&max_points=1", 400, "between 10 and 100000"),
+        ("/static/../plugin.py", 404, "no such file"),
+        ("/static/%2e%2e/plugin.py", 404, "no such file"),
+        ("/static/..%2f..%2fschema.py", 404, "no such file"),
+    ],
+)
+def test_bad_requests_get_a_4xx_with_a_clear_message(client, url, status, message):
+    body = get_json(client, PREFIX + url, status)
+    assert message in body["error"]
+
+
+def test_static_directory_itself_is_not_listed(client):
+    assert client.get(f"{PREFIX}/static/").status_code == 404
+
+
+def test_static_route_serves_the_es_module_with_a_javascript_type(client):
+    response = client.get(f"{PREFIX}/static/index.js")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/javascript")
+    assert b"render" in response.get_data()
+
+
+def test_plugin_is_listed_with_its_es_module(client):
+    listing = get_json(client, "/data/plugins_listing")
+    entry = listing["tb_diag"]
+    assert entry["tab_name"] == "Diagnostics" and entry["enabled"] is True
+    assert entry["loading_mechanism"] == {"type": "IFRAME", "module_path": f"{PREFIX}/static/index.js"}
+
+
+def test_loader_keeps_all_tb_diag_events_and_polls_every_file():
+    import argparse
+
+    flags = argparse.Namespace(samples_per_plugin={"scalars": 5}, reload_multifile=None)
+    DiagnosticsLoader().fix_flags(flags)
+    assert flags.samples_per_plugin == {"scalars": 5, "tb_diag": 0} and flags.reload_multifile is True
+    user_choice = argparse.Namespace(samples_per_plugin={"tb_diag": 50}, reload_multifile=False)
+    DiagnosticsLoader().fix_flags(user_choice)
+    assert user_choice.samples_per_plugin == {"tb_diag": 50} and user_choice.reload_multifile is False
