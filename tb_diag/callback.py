@@ -103,6 +103,9 @@ class DiagnosticsCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict | None = None) -> None:
         """Writes the rest, removes every hook and closes the writer."""
+        if self._hook is not None and self._counter is None:
+            # Keras skips the optimizer entirely for a model without trainable weights.
+            self._warn("tb_diag", "no training step reached the optimizer (does the model have trainable weights?); nothing was recorded")
         self._flush()
         self._stop()
 

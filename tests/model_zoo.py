@@ -30,11 +30,13 @@ def nested(inputs: int = 8) -> keras.Model:
     return keras.Model(x, keras.layers.Dense(1, name="head")(encoder(x)), name="outer")
 
 
+@keras.saving.register_keras_serializable(package="tb_diag_tests")
 class Subclassed(keras.Model):
     """A subclassed model with its own weight (``self.add_weight``) and two sublayers."""
 
-    def __init__(self):
-        super().__init__(name="subclassed")
+    def __init__(self, **kwargs):
+        kwargs.setdefault("name", "subclassed")
+        super().__init__(**kwargs)
         self.hidden = keras.layers.Dense(16, activation="relu", name="hidden")
         self.out = keras.layers.Dense(1, name="out")
 

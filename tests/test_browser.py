@@ -1,0 +1,42 @@
+"""Headless Chromium renders the Diagnostics tab inside the real TensorBoard."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tensorboard_server import running_tensorboard
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(REPO, "frontend", "e2e", "diagnostics_tab.mjs")
+ARTIFACTS = os.path.join(REPO, "artifacts")
+
+pytestmark = pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (make browser)")
+
+
+def open_tab(base_url: str, run: str, rows: int, screenshot: str) -> dict:
+    completed = subprocess.run(
+        ["node", SCRIPT, base_url, run, str(rows), screenshot],
+        cwd=os.path.join(REPO, "frontend"), capture_output=True, text=True, timeout=180,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def test_tab_draws_one_heatmap_row_per_layer_and_shows_the_findings(demo_logdir):
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    screenshot = os.path.join(ARTIFACTS, "diagnostics_tab.png")
+    with running_tensorboard(str(demo_logdir), ready_run="vanishing/train") as base:
+        # The first run (alphabetically: exploding) is selected on load; its MLP has 4 layers.
+        result = open_tab(base, "exploding/train", 4, screenshot)
+    assert result["rows"] == 4
+    assert result["runToggles"] == 3
+    assert [f["id"] for f in result["findings"]] == ["exploding_gradients"]
+    assert "clipnorm" in result["findings"][0]["text"]
+    assert result["dialogs"] == []
+    assert os.path.getsize(screenshot) > 10_000

@@ -1,0 +1,92 @@
+"""`tb-diag report` and `tb-diag check` on real training logs, through the installed console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+TB_DIAG = shutil.which("tb-diag")
+
+
+def tb_diag(*args: str) -> subprocess.CompletedProcess:
+    assert TB_DIAG, "the tb-diag console script is installed by `pip install -e .`"
+    return subprocess.run([TB_DIAG, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_report_prints_each_run_and_its_findings(demo_logdir):
+    result = tb_diag("report", str(demo_logdir))
+    assert result.returncode == 0
+    assert "run healthy/train: 116 steps, 4 layers" in result.stdout
+    assert "ERROR exploding_gradients at step" in result.stdout
+    assert "WARNING vanishing_gradients" in result.stdout and "fix: " in result.stdout
+
+
+def test_report_json_follows_the_documented_shape(demo_logdir):
+    result = tb_diag("report", str(demo_logdir), "--json")
+    assert result.returncode == 0
+    document = json.loads(result.stdout)  # strict JSON: non-finite floats are strings
+    assert document["schema"] == 1
+    runs = {run["run"]: run for run in document["runs"]}
+    assert set(runs) == {"exploding/train", "healthy/train", "vanishing/train"}
+    healthy = runs["healthy/train"]
+    assert set(healthy) >= {"run", "steps", "layers", "gradients", "findings"}
+    assert healthy["steps"] == 116 and healthy["findings"] == []
+    assert set(healthy["gradients"]["output"]) == {"last", "min", "max"}
+    assert runs["exploding/train"]["gradients"]["hidden_1"]["max"] == "NaN"
+    finding = runs["exploding/train"]["findings"][0]
+    assert set(finding) == {"id", "severity", "step", "layer", "title", "detail", "remedy"}
+
+
+def test_check_fails_only_on_error_level_findings(demo_logdir, tmp_path):
+    assert tb_diag("check", str(demo_logdir)).returncode == 1
+    for name in ("healthy", "vanishing"):  # a warning alone does not fail the gate
+        shutil.copytree(demo_logdir / name, tmp_path / name)
+    result = tb_diag("check", str(tmp_path))
+    assert result.returncode == 0 and "0 error-level finding(s)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("check", "/nonexistent/logs"), "cannot read log dir"),
+        (("report",), "the following arguments are required: logdir"),
+        (("frobnicate", "x"), "invalid choice"),
+    ],
+)
+def test_bad_usage_exits_2_with_a_message(args, message):
+    result = tb_diag(*args)
+    assert result.returncode == 2 and message in result.stderr
+
+
+def test_a_log_dir_without_tb_diag_data_is_not_a_pass(tmp_path):
+    (tmp_path / "empty_run").mkdir()
+    result = tb_diag("check", str(tmp_path))
+    assert result.returncode == 2 and "no tb_diag data" in result.stderr
+
+
+def test_viewer_side_works_without_tensorflow(demo_logdir, tmp_path):
+    """A teammate with only tensorboard installed can read the logs: importing TF is blocked here."""
+    blocker = tmp_path / "sitecustomize.py"
+    blocker.write_text(
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'tensorflow' or name.startswith('tensorflow.') or name == 'keras' or name.startswith('keras.'):\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+    )
+    env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    script = (
+        "import sys; from tb_diag.cli import main; from tb_diag.plugin.loader import DiagnosticsLoader;"
+        "import tb_diag.plugin.plugin; code = main(['check', sys.argv[1]]);"
+        "assert 'tensorflow' not in sys.modules; sys.exit(code)"
+    )
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", script, str(demo_logdir)], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "ERROR exploding_gradients" in result.stdout

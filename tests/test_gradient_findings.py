@@ -1,0 +1,92 @@
+"""The exploding/vanishing rules on controlled series, at and around their thresholds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from tb_diag.plugin.diagnostics import gradients
+from tb_diag.plugin.report import json_safe, run_report
+from tb_diag.plugin.run_data import FamilyBlocks, RunData
+
+
+def run_with(grad_norm: np.ndarray, layers=None) -> RunData:
+    """A RunData whose gradients are grad_norm[steps, layers] (weights 1, ratios 1e-3)."""
+    steps, width = grad_norm.shape
+    values = np.stack([grad_norm, np.ones_like(grad_norm), np.full_like(grad_norm, 1e-3)], axis=2)
+    blocks = FamilyBlocks(np.arange(1, steps + 1), values, np.ones((steps, width), dtype=bool))
+    layers = layers or [f"layer_{i}" for i in range(width)]
+    return RunData("run", layers, steps, {"gradients": blocks}, [])
+
+
+def steady(steps=100, width=3, value=1.0):
+    return np.full((steps, width), value)
+
+
+def test_steady_gradients_raise_nothing():
+    assert gradients.find(run_with(steady())) == []
+
+
+@pytest.mark.parametrize("growth, severity", [(50, None), (150, "warning"), (5000, "error")])
+def test_growth_of_the_global_norm_sets_the_severity(growth, severity):
+    norms = steady()
+    norms[60:, 1] = growth * np.sqrt(3)  # layer_1 alone carries the growth from step 61
+    found = gradients.exploding_gradients(gradients.gradient_series(run_with(norms)))
+    if severity is None:
+        assert found == []
+        return
+    (finding,) = found
+    assert (finding.severity, finding.step, finding.layer) == (severity, 61, "layer_1")
+
+
+def test_first_non_finite_gradient_is_an_error_at_its_step_and_first_layer():
+    norms = steady()
+    norms[40:, 2] = np.inf
+    norms[41:, 0] = np.nan
+    (finding,) = gradients.exploding_gradients(gradients.gradient_series(run_with(norms)))
+    assert (finding.severity, finding.step, finding.layer) == ("error", 41, "layer_2")
+    assert "inf" in finding.detail
+
+
+def test_layers_1000x_weaker_than_the_strongest_are_vanishing():
+    norms = steady(width=4)
+    norms[:, 0] = 1e-4  # 10^4 weaker: vanishing
+    norms[:, 1] = 2e-3  # 500x weaker: not yet
+    norms[:, 2] = 0.0  # exactly zero: disconnected from the loss
+    (finding,) = gradients.vanishing_gradients(gradients.gradient_series(run_with(norms)))
+    assert finding.severity == "warning" and finding.layer == "layer_0"
+    assert "'layer_0'" in finding.detail and "'layer_1'" not in finding.detail
+    assert "exactly zero gradient: layer_2" in finding.detail
+
+
+def test_too_few_steps_are_not_judged():
+    norms = steady(steps=5)
+    norms[:, 0] = 1e-9
+    norms[-1, 1] = 1e6
+    assert gradients.find(run_with(norms)) == []
+
+
+def test_summary_never_hides_a_nan():
+    norms = steady()
+    norms[50, 1] = np.nan
+    summary = gradients.summarize(run_with(norms))
+    assert np.isnan(summary["layer_1"]["max"]) and summary["layer_1"]["min"] == 1.0
+
+
+norm_values = st.one_of(st.floats(0, 1e30), st.just(np.nan), st.just(np.inf), st.just(0.0))
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 40), st.integers(1, 5)), elements=norm_values))
+def test_rules_and_report_accept_any_recorded_values(norms):
+    """Whatever was recorded (zeros, NaN, Inf, huge), the rules answer and the report is valid JSON."""
+    import json
+
+    run = run_with(norms)
+    for finding in gradients.find(run):
+        assert finding.severity in ("warning", "error") and finding.layer in run.layers
+        assert 1 <= finding.step <= norms.shape[0]
+    json.dumps(json_safe(run_report(run)), allow_nan=False)

@@ -1,0 +1,124 @@
+"""Diagnostics never change or stop training, and leave no trace on the model afterwards."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from model_zoo import STYLES, sequential
+from tb_diag import DiagnosticsCallback, DiagnosticsWarning
+from tb_diag.probes.gradients import GradientsProbe
+
+
+def train(build, data, callbacks, seed=7, epochs=2, **compile_options):
+    keras.utils.set_random_seed(seed)
+    model = build()
+    model.compile(keras.optimizers.Adam(1e-2), "mse", **compile_options)
+    model.fit(*data, batch_size=32, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks)
+    return model
+
+
+def assert_same_weights(a, b):
+    for left, right in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(left, right)
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_training_result_is_bit_identical_with_and_without_the_callback(tmp_path, regression_data, style, jit_compile):
+    plain = train(STYLES[style], regression_data, [], jit_compile=jit_compile)
+    observed = train(STYLES[style], regression_data, [DiagnosticsCallback(tmp_path)], jit_compile=jit_compile)
+    assert_same_weights(plain, observed)
+
+
+# (Keras cannot restore a subclassed model's optimizer state from .keras with or without us.)
+@pytest.mark.parametrize("style", ["sequential", "functional_shared", "nested"])
+def test_model_saves_loads_and_refits_as_if_the_callback_was_never_there(tmp_path, regression_data, style):
+    plain = train(STYLES[style], regression_data, [])
+    observed = train(STYLES[style], regression_data, [DiagnosticsCallback(tmp_path / "logs")])
+    assert "apply" not in observed.optimizer.__dict__
+    assert observed.train_function is None
+    plain.save(tmp_path / "plain.keras")
+    observed.save(tmp_path / "observed.keras")
+    loaded_plain = keras.models.load_model(tmp_path / "plain.keras")
+    loaded = keras.models.load_model(tmp_path / "observed.keras")
+    # Same optimizer state, value for value (variable names differ only by Keras' auto-numbering).
+    for ours, theirs in zip(loaded.optimizer.variables, loaded_plain.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    assert_same_weights(loaded, observed)
+    for model in (loaded_plain, loaded):
+        model.fit(*regression_data, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    assert_same_weights(loaded, loaded_plain)
+
+
+def fit_expecting_one_warning(tmp_path, data, match, log_dir=None):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = train(sequential, data, [DiagnosticsCallback(log_dir or tmp_path / "logs", flush_every_steps=2)])
+    ours = [w for w in caught if issubclass(w.category, DiagnosticsWarning)]
+    assert len(ours) == 1, [str(w.message) for w in ours]
+    assert match in str(ours[0].message)
+    assert_same_weights(model, train(sequential, data, []))
+    return model
+
+
+def test_a_probe_failing_while_the_step_is_traced_is_disabled_and_training_goes_on(tmp_path, regression_data, monkeypatch):
+    def broken(self, update):
+        raise RuntimeError("probe bug")
+
+    monkeypatch.setattr(GradientsProbe, "before_apply", broken)
+    fit_expecting_one_warning(tmp_path, regression_data, "disabled the gradients probe after RuntimeError: probe bug")
+
+
+def test_a_probe_failing_while_writing_is_disabled_and_what_was_written_stays_readable(tmp_path, regression_data, monkeypatch):
+    from tb_diag.plugin.run_data import load_logdir
+
+    original = GradientsProbe.flush
+    calls = []
+
+    def fails_second_time(self, writer, first_step, last_step):
+        calls.append(last_step)
+        if len(calls) > 1:
+            raise OSError("disk full")
+        original(self, writer, first_step, last_step)
+
+    monkeypatch.setattr(GradientsProbe, "flush", fails_second_time)
+    fit_expecting_one_warning(tmp_path, regression_data, "OSError: disk full")
+    (run,) = load_logdir(str(tmp_path / "logs"))
+    assert run.families["gradients"].steps.tolist() == [1, 2]
+
+
+def test_an_unwritable_log_dir_disables_diagnostics_not_training(tmp_path, regression_data):
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("a file where the log dir should be")
+    fit_expecting_one_warning(tmp_path, regression_data, "could not start", log_dir=blocker)
+
+
+def test_a_model_without_trainable_weights_trains_with_one_warning(tmp_path, regression_data):
+    def frozen():
+        model = sequential()
+        model.trainable = False
+        return model
+
+    with pytest.warns(DiagnosticsWarning, match="nothing was recorded"):
+        train(frozen, regression_data, [DiagnosticsCallback(tmp_path)], epochs=1)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"log_dir": ""}, "log_dir must be a non-empty path, got ''"),
+        ({"log_dir": 3}, "log_dir must be a non-empty path, got 3"),
+        ({"log_dir": "x", "flush_every_steps": 0}, "flush_every_steps must be an integer >= 1, got 0"),
+        ({"log_dir": "x", "flush_every_steps": 2.5}, "got 2.5"),
+        ({"log_dir": "x", "probes": "gradients"}, "probes must be a list of probe names"),
+        ({"log_dir": "x", "probes": ["gradient"]}, "unknown names ['gradient']; available: ['gradients']"),
+    ],
+)
+def test_bad_arguments_name_the_argument_the_value_and_what_is_allowed(kwargs, message):
+    with pytest.raises(ValueError) as error:
+        DiagnosticsCallback(**kwargs)
+    assert message in str(error.value)
