@@ -31,9 +31,11 @@ class DiagnosticsCallback(keras.callbacks.Callback):
 
     At the start of ``fit`` it wraps the optimizer's ``apply`` so probes add a few ops to the real,
     compiled training step (XLA included); values go to in-graph ring buffers that are read back and
-    written every ``flush_every_steps`` steps, at each epoch end and when training ends. At the end
-    of ``fit`` every hook is removed: the model saves, loads and refits as if the callback had never
-    been attached.
+    written every ``flush_every_steps`` steps, at each epoch end and when training ends. The step is
+    traced twice: a light trace used on most steps and a sampled trace, with the costlier
+    measurements, used every ``sample_every_steps`` steps (no per-step gate). At the end of ``fit``
+    every hook is removed: the model saves, loads and refits as if the callback had never been
+    attached.
 
     Diagnostics never stop training: if a probe fails, one ``DiagnosticsWarning`` names it and it is
     disabled for the rest of the ``fit``; training carries on.
@@ -42,6 +44,9 @@ class DiagnosticsCallback(keras.callbacks.Callback):
       log_dir: the same directory you would give ``keras.callbacks.TensorBoard``; data goes to
         ``<log_dir>/train``.
       flush_every_steps: how many training steps are buffered in the graph between two writes.
+      sample_every_steps: how often the sampled measurements (weight norms, update ratios) are
+        taken; 1 = every step. With ``steps_per_execution = k`` the sampled trace runs for whole
+        executions, every ``max(1, sample_every_steps // k)`` executions.
       probes: names of the probes to run (default: all of ``tb_diag.probes.PROBES``).
 
     Example:
@@ -52,12 +57,19 @@ class DiagnosticsCallback(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, log_dir: str | os.PathLike, flush_every_steps: int = 100, probes: Sequence[str] | None = None):
+    def __init__(
+        self,
+        log_dir: str | os.PathLike,
+        flush_every_steps: int = 100,
+        sample_every_steps: int = 10,
+        probes: Sequence[str] | None = None,
+    ):
         super().__init__()
         if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
             raise ValueError(f"log_dir must be a non-empty path, got {log_dir!r}")
-        if isinstance(flush_every_steps, bool) or not isinstance(flush_every_steps, int) or flush_every_steps < 1:
-            raise ValueError(f"flush_every_steps must be an integer >= 1, got {flush_every_steps!r}")
+        for name, value in (("flush_every_steps", flush_every_steps), ("sample_every_steps", sample_every_steps)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if probes is None:
             probes = list(PROBES)
         if isinstance(probes, str) or not all(isinstance(name, str) for name in probes):
@@ -67,6 +79,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             raise ValueError(f"probes has unknown names {unknown}; available: {sorted(PROBES)}")
         self.log_dir = os.fspath(log_dir)
         self.flush_every_steps = flush_every_steps
+        self.sample_every_steps = sample_every_steps
         self.probe_names = tuple(probes)
         self._probes: list[Probe] = []
         self._hook: OptimizerApplyHook | None = None
@@ -77,6 +90,8 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self._capacity = 0
         self._steps_since_flush = 0
         self._steps_per_execution = 1
+        self._tracing_sampled = False
+        self._executions = 0
         self._warned: set[str] = set()
 
     # Keras callback moments -------------------------------------------------------------------
@@ -130,9 +145,29 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self._counter = None
         self._hook = OptimizerApplyHook(optimizer, self._on_apply)
         self._hook.install()
-        # fit() built its train function before calling us; rebuild it so the next trace runs
-        # through the hook (a second fit would otherwise reuse the old, hook-less trace).
-        model.make_train_function(force=True)
+        model.train_function = self._dispatching_train_function()
+
+    def _dispatching_train_function(self) -> Any:
+        """Two fresh traces of the train step (light and sampled) and the function choosing one.
+
+        fit() built its train function before calling us; new ones trace through the hook (a second
+        fit would otherwise reuse the old, hook-less trace). Which trace a step belongs to is a
+        Python choice per execution, so neither trace carries a tf.cond gate.
+        """
+        self.model.make_train_function(force=True)
+        light = self.model.train_function
+        self.model.make_train_function(force=True)
+        sampled = self.model.train_function
+        every = max(1, self.sample_every_steps // self._steps_per_execution)
+        self._executions = 0
+
+        def train_function(iterator: Any) -> Any:
+            # The first execution is sampled, so even a short fit has the sampled values.
+            self._tracing_sampled = self._executions % every == 0
+            self._executions += 1
+            return (sampled if self._tracing_sampled else light)(iterator)
+
+        return train_function
 
     def _start_probes(self) -> None:
         """Maps layers and creates the probes' buffers, at the first update of this fit.
@@ -189,6 +224,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             variables=[variable for _, variable, _ in known],
             layer_ids=[layer for _, _, layer in known],
             loss_scale=_loss_scale(self.model.optimizer),
+            sampled=self._tracing_sampled,
         )
         states = {}
         for probe in probes:

@@ -16,6 +16,8 @@ Layout of one run (a directory such as ``logs/run1/train``):
 * Each diagnostic family has ONE tag (e.g. ``tb_diag/gradients``). One event holds a block of
   consecutive training steps as a float32 tensor of shape ``[steps, layers, metrics]``; the event's
   step is the block's last step, so its steps are ``step - steps + 1 ... step``.
+* A metric recorded only on sampled steps holds ``NOT_SAMPLED`` (-1, never a valid norm or ratio)
+  on the other steps, so NaN keeps its meaning: the value itself was NaN.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from tensorboard.util import tensor_util
 PLUGIN_NAME = "tb_diag"
 SCHEMA_VERSION = 1
 TAG_PREFIX = "tb_diag/"
+
+# Marks a metric that was not recorded at that step (gradients: weight_norm and update_ratio).
+NOT_SAMPLED = -1.0
 
 # The longest JSON metadata / layer document we accept; anything larger is treated as corrupt.
 MAX_JSON_BYTES = 4 * 1024 * 1024

@@ -49,7 +49,7 @@ def test_norms_match_gradient_tape_reference_step_by_step(tmp_path, regression_d
         before = {v.path: v.numpy().copy() for v in model.trainable_variables}
         # One fit per step: also covers repeated fit calls continuing the step count.
         model.fit(x[batch], y[batch], batch_size=32, epochs=1, shuffle=False, verbose=0,
-                  callbacks=[DiagnosticsCallback(tmp_path)])
+                  callbacks=[DiagnosticsCallback(tmp_path, sample_every_steps=1)])
         after = {v.path: v.numpy() for v in model.trainable_variables}
         expected_grad.append([layer_norm(reference, layer) for layer in layers])
         weight = [np.sqrt(sum(np.sum(after[p] ** 2) for p in after if p.rsplit("/", 1)[0] == layer)) for layer in layers]
@@ -90,7 +90,7 @@ def test_every_model_style_and_compile_option_records_every_step(tmp_path, regre
     assert series.steps.tolist() == list(range(1, 17))  # 2 epochs x 8 batches, none lost or repeated
     assert len(series.layers) >= 2
     assert np.all(np.isfinite(series.grad_norm)) and np.all(series.grad_norm > 0)
-    assert np.all(series.weight_norm > 0)
+    assert np.all(series.weight_norm[series.sampled] > 0) and series.sampled[:, 0].all()
     assert run.warnings == []
 
 
@@ -143,12 +143,44 @@ def test_mixed_precision_norms_are_unscaled(tmp_path, regression_data):
     np.testing.assert_allclose(series.grad_norm[:, 0], expected, rtol=2e-2)
 
 
-def test_large_finite_gradients_are_not_reported_as_infinite():
-    """Norms above sqrt(float32 max) (squares overflow) are still computed exactly."""
+def test_layer_norms_group_by_layer_and_keep_nan_and_overflow_visible():
+    """Norms are per layer; NaN stays NaN; a norm past float32 squares (~2.6e19) reads as +Inf."""
     from tb_diag.probes.gradients import layer_norms
 
-    big = tf.fill([4], 1e20)  # norm 2e20; its square 4e40 overflows float32
-    small = tf.constant([3.0, 4.0])
-    norms = layer_norms([big, small], [0, 1], 3).numpy()
-    np.testing.assert_allclose(norms, [2e20, 5.0, 0.0], rtol=1e-6)
+    norms = layer_norms([tf.constant([3.0, 4.0]), tf.constant([12.0]), tf.constant([1e10])], [0, 0, 2], 4).numpy()
+    np.testing.assert_allclose(norms, [13.0, 0.0, 1e10, 0.0], rtol=1e-6)
     assert np.isnan(layer_norms([tf.constant([np.nan, 1.0])], [0], 1).numpy()[0])
+    assert layer_norms([tf.fill([4], 1e20)], [0], 1).numpy()[0] == np.inf
+
+
+@pytest.mark.parametrize("steps_per_execution, sampled_steps", [(1, [1, 6, 11, 16]), (2, [1, 2, 5, 6, 9, 10, 13, 14])])
+def test_weights_and_update_ratio_are_sampled_and_gradients_recorded_every_step(
+    tmp_path, regression_data, steps_per_execution, sampled_steps
+):
+    """Gradient norms every step; weight norm and update ratio on the sampled trace's steps only."""
+    from tb_diag.schema import NOT_SAMPLED
+
+    x, y = regression_data
+    model = sequential()
+    model.compile("adam", "mse", steps_per_execution=steps_per_execution)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[DiagnosticsCallback(tmp_path, sample_every_steps=5)])
+    run, series = read_gradients(tmp_path)
+    assert series.steps.tolist() == list(range(1, 17))
+    assert np.all(series.grad_norm > 0)
+    assert series.steps[series.sampled[0]].tolist() == sampled_steps
+    assert np.all(series.weight_norm[series.sampled] > 0)
+    assert np.all(series.weight_norm[~series.sampled] == NOT_SAMPLED)
+
+
+def test_norms_are_recorded_before_the_optimizer_clips_them(tmp_path, regression_data):
+    """With clipnorm=1e-3 the recorded norm is still the raw gradient's, as GradientTape sees it."""
+    x, y = regression_data
+    keras.utils.set_random_seed(4)
+    model = sequential()
+    model.compile(keras.optimizers.SGD(0.01, clipnorm=1e-3), "mse")
+    reference = reference_step(model, x[:32], y[:32])
+    model.fit(x[:32], y[:32], batch_size=32, epochs=1, verbose=0, callbacks=[DiagnosticsCallback(tmp_path)])
+    _, series = read_gradients(tmp_path)
+    expected = [np.sqrt(sum(reference[v.path] ** 2 for v in layer.trainable_weights)) for layer in model.layers]
+    assert min(expected) > 1e-2  # far above the clip threshold
+    np.testing.assert_allclose(series.grad_norm[:, 0], expected, rtol=REL_TOL)

@@ -4,7 +4,9 @@ import type { GradientsData } from "../src/api";
 import {
   buildGlobalNormSeries,
   buildLayerSeries,
+  buildSampledLayerSeries,
   defaultLayerSelection,
+  hasSampledValues,
   layerUnion,
 } from "../src/charts/series";
 
@@ -67,6 +69,60 @@ describe("line chart series", () => {
 
   it("builds one global-norm series per run", () => {
     expect(buildGlobalNormSeries([runA, runB]).map((s) => s.name)).toEqual(["a", "b"]);
+  });
+});
+
+describe("sampled update-ratio series", () => {
+  // Sampled every other step; the NaN was really recorded at step 50.
+  const sampled: GradientsData = {
+    ...gradients("s", ["dense", "head"], [
+      [1, 1, 1, 1, 1, 1],
+      [2, 2, 2, 2, 2, 2],
+    ]),
+    update_ratio: [
+      [1e-3, null, 2e-3, null, Number.NaN, null],
+      [null, null, null, null, null, null],
+    ],
+  };
+  const unsampled: GradientsData = {
+    ...gradients("u", ["dense"], [[1, 1]]),
+    update_ratio: [[null, null]],
+  };
+
+  it("leaves unsampled steps out and keeps NaN, zero and Inf as gaps", () => {
+    const zeroInf: GradientsData = { ...sampled, update_ratio: [[0, null, Number.POSITIVE_INFINITY, 4e-3, null, null]] };
+    const [dense] = buildSampledLayerSeries([sampled], ["dense"], "update_ratio");
+    expect(dense.name).toBe("dense");
+    expect(dense.points).toEqual([
+      [10, 1e-3],
+      [30, 2e-3],
+      [50, null],
+    ]);
+    expect(buildSampledLayerSeries([zeroInf], ["dense"], "update_ratio")[0].points).toEqual([
+      [10, null],
+      [30, null],
+      [40, 4e-3],
+    ]);
+  });
+
+  it("drops series without a single sample but names the rest as 'run · layer'", () => {
+    const series = buildSampledLayerSeries([sampled, unsampled], ["dense", "head"], "update_ratio");
+    expect(series.map((s) => s.name)).toEqual(["s · dense"]);
+  });
+
+  it("follows the selection order and skips layers a run does not have", () => {
+    const both: GradientsData = { ...sampled, update_ratio: [[1e-3], [2e-3]], steps: [10] };
+    expect(buildSampledLayerSeries([both], ["head", "missing", "dense"], "update_ratio").map((s) => s.layer)).toEqual([
+      "head",
+      "dense",
+    ]);
+  });
+
+  it("tells runs with samples from runs without", () => {
+    expect(hasSampledValues(sampled, "update_ratio")).toBe(true);
+    expect(hasSampledValues(unsampled, "update_ratio")).toBe(false);
+    expect(hasSampledValues({ ...unsampled, update_ratio: [[Number.NaN, null]] }, "update_ratio")).toBe(true);
+    expect(hasSampledValues({ weight_norm: [], update_ratio: [] }, "update_ratio")).toBe(false);
   });
 });
 

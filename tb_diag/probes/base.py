@@ -34,6 +34,9 @@ class ApplyStep:
       variables: the variables of ``grads``, same order.
       layer_ids: index into ``ProbeSetup.layers.paths`` of each variable.
       loss_scale: float32 scalar the gradients are multiplied by (mixed precision), else ``None``.
+      sampled: whether this trace of the train step also records the sampled quantities. The
+        callback traces the step twice (sampled and not) and runs the sampled trace every
+        ``sample_every_steps`` steps, so the other steps carry no gate at all.
     """
 
     step: Any
@@ -41,6 +44,7 @@ class ApplyStep:
     variables: list[Any]
     layer_ids: list[int]
     loss_scale: Any | None
+    sampled: bool
 
 
 class Probe(abc.ABC):

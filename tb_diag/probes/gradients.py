@@ -1,4 +1,4 @@
-"""Gradients probe: per-layer gradient norm, weight norm and update ratio, every training step."""
+"""Gradients probe: per-layer gradient norms every step; weight norms and update ratios sampled."""
 
 from __future__ import annotations
 
@@ -13,14 +13,17 @@ from tb_diag.probes.base import ApplyStep, Probe, ProbeSetup
 
 
 class GradientsProbe(Probe):
-    """Records, for every layer and every step, from the real optimizer update.
+    """Records per layer, from the real optimizer update:
 
-    * ``grad_norm``: L2 norm of the layer's gradients as the optimizer receives them: before
-      clipping, divided by the loss scale under ``mixed_float16``.
-    * ``weight_norm``: L2 norm of the layer's trainable weights after the update.
-    * ``update_ratio``: ``||w_after - w_before|| / ||w_after||`` (0 when the weights are all zero).
+    * ``grad_norm`` (every step): L2 norm of the layer's gradients as the optimizer receives them,
+      before clipping, divided by the loss scale under ``mixed_float16``.
+    * ``weight_norm`` (sampled steps): L2 norm of the layer's trainable weights after the update.
+    * ``update_ratio`` (sampled steps): ``||w_after - w_before|| / ||w_after||`` (0 when the weights
+      are all zero). Exact for any optimizer, but it needs a copy of the weights during the update,
+      which is why it is sampled rather than taken every step.
 
-    The global gradient norm is ``sqrt(sum(grad_norm**2))`` and is derived by the reader.
+    Unsampled steps hold ``schema.NOT_SAMPLED`` in the sampled columns. The global gradient norm is
+    ``sqrt(sum(grad_norm**2))`` and is derived by the reader.
     """
 
     name = "gradients"
@@ -34,16 +37,19 @@ class GradientsProbe(Probe):
         if update.loss_scale is not None:
             grad_norm = grad_norm / update.loss_scale
         # Auto control dependencies order these reads before the optimizer's writes.
-        weights_before = [tf.convert_to_tensor(v) for v in update.variables]
+        weights_before = [tf.convert_to_tensor(v) for v in update.variables] if update.sampled else None
         return grad_norm, weights_before
 
     def after_apply(self, update: ApplyStep, state: Any) -> None:
         grad_norm, weights_before = state
+        if weights_before is None:
+            not_sampled = tf.fill([self._layer_count], schema.NOT_SAMPLED)
+            self._buffer.record(update.step, tf.stack([grad_norm, not_sampled, not_sampled], axis=1))
+            return
         weights_after = [tf.convert_to_tensor(v) for v in update.variables]
         weight_norm = layer_norms(weights_after, update.layer_ids, self._layer_count)
         deltas = [after - before for after, before in zip(weights_after, weights_before)]
-        update_norm = layer_norms(deltas, update.layer_ids, self._layer_count)
-        update_ratio = tf.math.divide_no_nan(update_norm, weight_norm)
+        update_ratio = tf.math.divide_no_nan(layer_norms(deltas, update.layer_ids, self._layer_count), weight_norm)
         self._buffer.record(update.step, tf.stack([grad_norm, weight_norm, update_ratio], axis=1))
 
     def flush(self, writer: SummaryWriter, first_step: int, last_step: int) -> None:
@@ -53,21 +59,14 @@ class GradientsProbe(Probe):
 def layer_norms(tensors: Sequence[Any], layer_ids: Sequence[int], layer_count: int) -> tf.Tensor:
     """L2 norm of the tensors grouped by layer: float32 ``[layer_count]``, 0 for layers with none.
 
-    One fused reduction per tensor in float32. If a sum of squares overflowed float32 (norms above
-    ~1.8e19, exactly the exploding-gradient case) the norms are recomputed in float64 once, so a
-    large but finite norm is reported as such rather than as ``inf``.
+    One fused reduction per tensor, in float32. A norm above ~2.6e19 overflows the float32 sum of
+    squares and reads as +Inf; an overflow fallback (a ``tf.cond``) measured 3-4% of a small
+    model's step outside XLA, and a gradient norm that large means training has diverged anyway.
     """
     if not tensors:
         return tf.zeros([layer_count], tf.float32)
-    segment_ids = tf.constant(list(layer_ids), tf.int32)
     squares = 2.0 * tf.stack([tf.nn.l2_loss(tf.cast(t, tf.float32)) for t in tensors])
-    layer_squares = tf.math.unsorted_segment_sum(squares, segment_ids, layer_count)
-
-    def in_float64() -> tf.Tensor:
-        squares64 = tf.stack([tf.reduce_sum(tf.square(tf.cast(t, tf.float64))) for t in tensors])
-        return tf.cast(tf.sqrt(tf.math.unsorted_segment_sum(squares64, segment_ids, layer_count)), tf.float32)
-
-    return tf.cond(tf.reduce_any(tf.math.is_inf(layer_squares)), in_float64, lambda: tf.sqrt(layer_squares))
+    return tf.sqrt(tf.math.unsorted_segment_sum(squares, tf.constant(list(layer_ids), tf.int32), layer_count))
 
 
 def _dense(gradient: Any) -> Any:

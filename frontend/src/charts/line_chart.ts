@@ -13,8 +13,18 @@ interface AxisTooltipParam {
   marker?: unknown;
 }
 
+/** How the lines are drawn. */
+export interface LineChartStyle {
+  /** Draw a symbol at every point, so isolated points (e.g. sparse samples between gaps) show. */
+  showSymbols?: boolean;
+}
+
 /** ECharts option for `series` drawn over step on a log10 y axis named `yName`. */
-export function logLineChartOption(series: readonly LineSeries[], yName: string): EChartsCoreOption {
+export function logLineChartOption(
+  series: readonly LineSeries[],
+  yName: string,
+  style: LineChartStyle = {},
+): EChartsCoreOption {
   return {
     textStyle: CHART_TEXT_STYLE,
     animation: false,
@@ -52,7 +62,8 @@ export function logLineChartOption(series: readonly LineSeries[], yName: string)
       type: "line",
       name: line.name,
       data: line.points,
-      showSymbol: false,
+      showSymbol: style.showSymbols === true,
+      // Null points are gaps; series of sampled metrics leave unsampled steps out instead.
       connectNulls: false,
       lineStyle: { width: 1.5 },
       emphasis: { focus: "series" },

@@ -79,3 +79,41 @@ export function buildGlobalNormSeries(runs: readonly GradientsData[]): LineSerie
     points: data.steps.map((step, j) => [step, valueOnLogAxis(data.global_norm[j] ?? null)]),
   }));
 }
+
+/** Metrics the server only records at sampled steps; `null` there means "not sampled". */
+export type SampledMetric = "weight_norm" | "update_ratio";
+
+/** Whether `data` has at least one sampled (non-null) entry of `metric`, in any layer. */
+export function hasSampledValues(data: Pick<GradientsData, SampledMetric>, metric: SampledMetric): boolean {
+  return data[metric].some((row) => row.some((value) => value !== null));
+}
+
+/**
+ * Like `buildLayerSeries`, for a sampled metric: a `null` entry (step not sampled) yields no point at
+ * all, so the line runs straight from one sample to the next; a sampled value a log axis cannot
+ * place (NaN, Inf, zero) stays a `[step, null]` gap that breaks the line. (Skipping rather than
+ * relying on ECharts' `connectNulls`, which would also bridge those gaps.) Series without a single
+ * sampled entry are left out, so they add no empty legend entries.
+ */
+export function buildSampledLayerSeries(
+  runs: readonly GradientsData[],
+  selectedLayers: readonly string[],
+  metric: SampledMetric,
+): LineSeries[] {
+  const series: LineSeries[] = [];
+  for (const data of runs) {
+    for (const layer of selectedLayers) {
+      const row = data.layers.indexOf(layer);
+      if (row < 0) continue;
+      const values = data[metric][row] ?? [];
+      const points: Array<[number, number | null]> = [];
+      data.steps.forEach((step, j) => {
+        const value = values[j] ?? null;
+        if (value !== null) points.push([step, valueOnLogAxis(value)]);
+      });
+      if (points.length === 0) continue;
+      series.push({ name: seriesName(data.run, layer, runs.length), run: data.run, layer, points });
+    }
+  }
+  return series;
+}

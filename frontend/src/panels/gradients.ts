@@ -3,7 +3,8 @@
  *
  * 1. a layers × steps heatmap of the gradient norm per run, on a log colour scale;
  * 2. a line chart of the layers picked in a layer list, runs overlaid;
- * 3. the global gradient norm of every run.
+ * 3. the update ratio ‖Δw‖/‖w‖ of the same layers, at the steps where it was sampled;
+ * 4. the global gradient norm of every run.
  */
 
 import type { GradientsData } from "../api";
@@ -11,7 +12,14 @@ import { heatmapHeight, layerHeatmapOption } from "../charts/layer_heatmap";
 import { logLineChartOption } from "../charts/line_chart";
 import { SPECIAL_CELLS, createLogColourScale } from "../charts/log_colour_scale";
 import { mountChart } from "../charts/mount_chart";
-import { buildGlobalNormSeries, buildLayerSeries, defaultLayerSelection, layerUnion } from "../charts/series";
+import {
+  buildGlobalNormSeries,
+  buildLayerSeries,
+  buildSampledLayerSeries,
+  defaultLayerSelection,
+  hasSampledValues,
+  layerUnion,
+} from "../charts/series";
 import { createElement, createNote, errorMessage } from "../dom";
 import type { Panel, PanelContext, RunSelection } from "./registry";
 
@@ -46,7 +54,7 @@ async function renderGradientsPanel(container: HTMLElement, runs: RunSelection[]
   if (loaded.length === 0) return;
 
   renderHeatmaps(container, loaded, context.signal);
-  renderLayerChart(container, loaded, context.signal);
+  renderLayerCharts(container, loaded, context.signal);
   renderGlobalNormChart(container, loaded, context.signal);
 }
 
@@ -93,7 +101,8 @@ function createColourLegend(): HTMLElement {
   return legend;
 }
 
-function renderLayerChart(container: HTMLElement, runs: GradientsData[], signal: AbortSignal): void {
+/** The gradient-norm and update-ratio line charts, both showing the layers picked in one layer list. */
+function renderLayerCharts(container: HTMLElement, runs: GradientsData[], signal: AbortSignal): void {
   container.appendChild(createElement("h3", { text: "Gradient norm of selected layers" }));
   const layers = layerUnion(runs);
   const selected = new Set(defaultLayerSelection(layers));
@@ -103,6 +112,8 @@ function renderLayerChart(container: HTMLElement, runs: GradientsData[], signal:
   container.appendChild(
     createNote("Zero, NaN and Inf values cannot sit on a log axis: they are gaps here and marked cells in the heatmap."),
   );
+
+  const drawUpdateRatio = renderUpdateRatioChart(container, runs, signal);
 
   const toggle = (layer: string): void => {
     if (selected.has(layer)) selected.delete(layer);
@@ -116,8 +127,44 @@ function renderLayerChart(container: HTMLElement, runs: GradientsData[], signal:
   function draw(): void {
     const ordered = layers.filter((layer) => selected.has(layer));
     chart.setOption(logLineChartOption(buildLayerSeries(runs, ordered), "grad norm"), { replaceMerge: ["series"] });
+    drawUpdateRatio(ordered);
   }
   draw();
+}
+
+/**
+ * The update ratio of the selected layers. It is only sampled (every few steps), so points sit at
+ * the sampled steps and the line joins them. Returns the function that redraws it for a selection.
+ */
+function renderUpdateRatioChart(
+  container: HTMLElement,
+  runs: GradientsData[],
+  signal: AbortSignal,
+): (selectedLayers: readonly string[]) => void {
+  container.appendChild(createElement("h3", { text: "Update ratio ‖Δw‖/‖w‖ of selected layers (sampled steps)" }));
+  const sampled = runs.filter((data) => hasSampledValues(data, "update_ratio"));
+  for (const data of runs) {
+    if (!sampled.includes(data)) container.appendChild(createNote(`${data.run}: no update ratio sampled for this run yet.`));
+  }
+  if (sampled.length === 0) return () => undefined;
+
+  const chartElement = createElement("div", {
+    className: "tbd-chart tbd-chart-line",
+    attrs: { "data-testid": "update-ratio-chart" },
+  });
+  container.appendChild(chartElement);
+  container.appendChild(
+    createNote(
+      "How much each update changes the layer's weights, relative to their size. Around 1e-3 per step is " +
+        "typical; far above means the learning rate is too high for that layer, far below means it barely learns.",
+    ),
+  );
+  const chart = mountChart(chartElement, signal);
+  return (selectedLayers) => {
+    // All runs, not just the sampled ones, so series names match the gradient-norm chart.
+    const series = buildSampledLayerSeries(runs, selectedLayers, "update_ratio");
+    chart.setOption(logLineChartOption(series, "update ratio", { showSymbols: true }), { replaceMerge: ["series"] });
+  };
 }
 
 /**

@@ -42,7 +42,9 @@ class GradientSeries:
     """Per-layer gradient statistics over steps; arrays are ``[layers, steps]`` (layer-major).
 
     Attributes:
-      present: ``[layers, steps]`` whether the layer existed at that step.
+      present: whether the layer existed at that step.
+      sampled: whether ``weight_norm`` and ``update_ratio`` were recorded at that step (they are
+        sampled; elsewhere they hold ``schema.NOT_SAMPLED``).
       global_norm: ``[steps]`` L2 norm over all layers' gradients.
     """
 
@@ -52,6 +54,7 @@ class GradientSeries:
     weight_norm: np.ndarray
     update_ratio: np.ndarray
     present: np.ndarray
+    sampled: np.ndarray
     global_norm: np.ndarray
 
 
@@ -69,6 +72,7 @@ def gradient_series(run: RunData) -> GradientSeries | None:
         layers=run.layers,
         steps=blocks.steps,
         present=present,
+        sampled=present & (metrics["weight_norm"] != schema.NOT_SAMPLED),
         global_norm=global_norm,
         **metrics,
     )
@@ -124,8 +128,8 @@ def exploding_gradients(series: GradientSeries) -> list[Finding]:
                 layer=series.layers[layer_index],
                 title="Gradients became non-finite",
                 detail=f"At step {series.steps[step_index]} the gradient norm of layer "
-                f"'{series.layers[layer_index]}' was {value}, the first layer (in model order) to go "
-                f"non-finite.{before} Every update after that corrupts the weights.",
+                f"'{series.layers[layer_index]}' was {_describe_nonfinite(value)}, the first layer (in "
+                f"model order) to go non-finite.{before} Every update after that corrupts the weights.",
                 remedy=EXPLODING_REMEDY,
             )
         ]
@@ -160,6 +164,13 @@ def exploding_gradients(series: GradientSeries) -> list[Finding]:
             remedy=EXPLODING_REMEDY,
         )
     ]
+
+
+def _describe_nonfinite(value: float) -> str:
+    if np.isnan(value):
+        return "NaN"
+    # Norms are summed in float32: +Inf is an infinite gradient or a norm past ~2.6e19.
+    return "+Inf (a gradient was infinite, or the norm overflowed float32 above ~2.6e19)"
 
 
 def vanishing_gradients(series: GradientSeries) -> list[Finding]:
@@ -202,22 +213,27 @@ def panel_payload(run: RunData, max_points: int) -> dict | None:
     series = gradient_series(run)
     if series is None:
         return None
+    # Unsampled steps stay NOT_SAMPLED (-1, below any real value) through the bucket maximum, so a
+    # bucket with any sampled value keeps it; they become null in the JSON.
     stacked = np.stack(
         [
             np.where(series.present, series.grad_norm, np.nan),
-            np.where(series.present, series.weight_norm, np.nan),
-            np.where(series.present, series.update_ratio, np.nan),
+            np.where(series.sampled, series.weight_norm, schema.NOT_SAMPLED),
+            np.where(series.sampled, series.update_ratio, schema.NOT_SAMPLED),
         ]
     )
     steps, reduced, downsampled = keep_extremes(series.steps, stacked, max_points)
     _, global_norm, _ = keep_extremes(series.steps, series.global_norm, max_points)
+    weight_norm, update_ratio = (
+        [[None if value == schema.NOT_SAMPLED else value for value in row] for row in reduced[i].tolist()] for i in (1, 2)
+    )
     return {
         "run": run.run,
         "layers": series.layers,
         "steps": steps.tolist(),
         "grad_norm": reduced[0].tolist(),
-        "weight_norm": reduced[1].tolist(),
-        "update_ratio": reduced[2].tolist(),
+        "weight_norm": weight_norm,
+        "update_ratio": update_ratio,
         "global_norm": global_norm.tolist(),
         "downsampled": downsampled,
         "warnings": list(run.warnings),
