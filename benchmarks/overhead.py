@@ -61,6 +61,7 @@ CONFIGS = (
     "plain",
     "tb_diag",
     "tb_diag_no_probes",
+    "tb_diag_sample_every_step",
     "keras_tensorboard",
     "debugger_v2_full",
     "debugger_v2_concise",
@@ -73,6 +74,7 @@ DESCRIPTION = {
     "plain": "`model.fit`, no callbacks (baseline)",
     "tb_diag": "`DiagnosticsCallback(tmpdir)` (defaults: all probes)",
     "tb_diag_no_probes": "`DiagnosticsCallback(tmpdir, probes=[])` (hook + retrace only)",
+    "tb_diag_sample_every_step": "`DiagnosticsCallback(tmpdir, sample_every_steps=1)` (weight norms and update ratios every step too)",
     "keras_tensorboard": "`keras.callbacks.TensorBoard(tmpdir, histogram_freq=1)`",
     "debugger_v2_full": "Debugger V2 `FULL_HEALTH`, `circular_buffer_size=-1`",
     "debugger_v2_concise": "Debugger V2 `CONCISE_HEALTH`, `circular_buffer_size=-1`",
@@ -83,6 +85,7 @@ DESCRIPTION = {
 BUDGET = {
     "tb_diag": ("≤ 1.03× (budget)", 1.03),
     "tb_diag_no_probes": ("—", None),
+    "tb_diag_sample_every_step": ("—", None),
     "keras_tensorboard": ("anchor ≈ 1.01×", None),
     "debugger_v2_full": ("anchor 3.4–7.8×", None),
     "debugger_v2_concise": ("anchor 1.7–2.0×", None),
@@ -96,6 +99,7 @@ SUPPORTS_JIT = {
     "plain": True,
     "tb_diag": True,
     "tb_diag_no_probes": True,
+    "tb_diag_sample_every_step": True,
     "keras_tensorboard": True,
     "debugger_v2_full": False,
     "debugger_v2_concise": False,
@@ -187,6 +191,10 @@ def run_worker(
             from tb_diag import DiagnosticsCallback
 
             callbacks.append(DiagnosticsCallback(log_dir, probes=[]))
+        elif config == "tb_diag_sample_every_step":
+            from tb_diag import DiagnosticsCallback
+
+            callbacks.append(DiagnosticsCallback(log_dir, sample_every_steps=1))
         elif config == "keras_tensorboard":
             callbacks.append(keras.callbacks.TensorBoard(log_dir, histogram_freq=1))
         elif config == "debugger_v2_full":

@@ -98,11 +98,8 @@ class DiagnosticsCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         """Installs the hooks into the real train step and opens the writer."""
-        try:
+        with self._guard("setup"):
             self._start()
-        except Exception as error:  # Diagnostics must never stop training.
-            self._warn("tb_diag", f"could not start ({type(error).__name__}: {error}); training continues without diagnostics")
-            self._stop()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         """Writes the buffered steps once ``flush_every_steps`` have accumulated."""
@@ -178,7 +175,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         with tf.init_scope():
             layers = map_layers(self.model)
             if not layers.paths:
-                self._warn("tb_diag", "the model has no trainable weights; there are no gradients to record")
+                self._disable_all("the model has no trainable weights; there are no gradients to record")
                 return
             start_step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
             self._layer_of_variable = layers.layer_of_variable
@@ -202,13 +199,13 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         if self._writer is not None:
             with self._guard("writer"):
                 self._writer.close()
-            self._writer = None
+        self._writer = None
 
     # Inside the train step ----------------------------------------------------------------------
 
     def _on_apply(self, grads: list[Any], variables: list[Any], apply_update: Any) -> Any:
         if self._counter is None and self._writer is not None:
-            with self._guard("tb_diag"):
+            with self._guard("setup"):
                 self._start_probes()
         probes = list(self._probes)
         if not probes:
@@ -258,17 +255,27 @@ class DiagnosticsCallback(keras.callbacks.Callback):
 
     @contextlib.contextmanager
     def _guard(self, component: str) -> Iterator[None]:
-        """Turns a failure in ``component`` into one warning and disables it (all probes if the writer)."""
+        """Turns a failure into one warning: a probe's disables that probe, anything else disables all."""
         try:
             yield
         except Exception as error:
-            if component == "writer":
-                self._probes = []
-                disabled = "all probes (writing failed)"
-            else:
+            cause = f"{type(error).__name__}: {error}"
+            if component in PROBES:
                 self._probes = [probe for probe in self._probes if probe.name != component]
-                disabled = f"the {component} probe"
-            self._warn(component, f"disabled {disabled} after {type(error).__name__}: {error}; training continues")
+                self._warn(component, f"disabled the {component} probe after {cause}; training continues")
+            else:
+                self._disable_all(f"the {component} failed ({cause}); all diagnostics are off for this fit, training continues")
+
+    def _disable_all(self, reason: str) -> None:
+        """Stops recording for the rest of this fit; the hooks stay until on_train_end removes them."""
+        self._warn("tb_diag", reason)
+        self._probes = []
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception:  # Already failing; the warning above is the one the user needs.
+                pass
 
     def _warn(self, cause: str, message: str) -> None:
         if cause in self._warned:

@@ -94,7 +94,7 @@ def test_a_probe_failing_while_writing_is_disabled_and_what_was_written_stays_re
 def test_an_unwritable_log_dir_disables_diagnostics_not_training(tmp_path, regression_data):
     blocker = tmp_path / "not_a_dir"
     blocker.write_text("a file where the log dir should be")
-    fit_expecting_one_warning(tmp_path, regression_data, "could not start", log_dir=blocker)
+    fit_expecting_one_warning(tmp_path, regression_data, "the setup failed (", log_dir=blocker)
 
 
 def test_a_model_without_trainable_weights_trains_with_one_warning(tmp_path, regression_data):
