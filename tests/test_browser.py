@@ -40,3 +40,19 @@ def test_tab_draws_one_heatmap_row_per_layer_and_shows_the_findings(demo_logdir)
     assert "clipnorm" in result["findings"][0]["text"]
     assert result["dialogs"] == []
     assert os.path.getsize(screenshot) > 10_000
+
+
+def test_hostile_run_and_layer_names_show_literally_and_nothing_executes(tmp_path):
+    import hostile_logdir
+
+    hostile_logdir.write_valid_run(str(tmp_path / hostile_logdir.HOSTILE_RUN / "train"),
+                                   [hostile_logdir.HOSTILE_LAYER, hostile_logdir.SCRIPT_LAYER, "normal"])
+    run = f"{hostile_logdir.HOSTILE_RUN}/train"
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    with running_tensorboard(str(tmp_path), ready_run=run) as base:
+        result = open_tab(base, run, 3, os.path.join(ARTIFACTS, "hostile_names.png"))
+    assert result["rows"] == 3
+    assert result["dialogs"] == []  # no alert() ran
+    assert result["injectedImages"] == 0  # no <img> element was created from data
+    for text in (hostile_logdir.HOSTILE_RUN, hostile_logdir.HOSTILE_LAYER, hostile_logdir.SCRIPT_LAYER):
+        assert text in result["bodyText"]

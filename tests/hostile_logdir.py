@@ -1,0 +1,91 @@
+"""Builds log dirs that a careless or malicious teammate could share (used by the hardening tests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+from tb_diag import schema
+from tb_diag.core.writer import SummaryWriter
+
+HOSTILE_LAYER = "<img src=x onerror=alert('layer')>"
+SCRIPT_LAYER = "<script>alert('script')</script>"
+HOSTILE_RUN = "hostile<img src=x onerror=alert('run')>"
+
+
+def gradients_block(steps: int, layers: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    block = rng.random((steps, layers, 3)).astype(np.float32) + 0.1
+    block[:, :, 1:] = schema.NOT_SAMPLED
+    return block
+
+
+def write_valid_run(run_dir: str, layers: list[str], steps: int = 20) -> None:
+    writer = SummaryWriter(run_dir)
+    writer.write_layers(0, layers)
+    writer.write_block(schema.GRADIENTS, steps, gradients_block(steps, len(layers)))
+    writer.close()
+
+
+def write_raw(run_dir: str, tag: str, content: bytes, tensor: summary_pb2.TensorProto, step: int) -> None:
+    """One event with arbitrary plugin content (e.g. a future schema version)."""
+    events = EventFileWriter(run_dir, filename_suffix=".crafted")
+    metadata = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=schema.PLUGIN_NAME, content=content),
+        data_class=summary_pb2.DATA_CLASS_TENSOR,
+    )
+    value = summary_pb2.Summary.Value(tag=tag, tensor=tensor, metadata=metadata)
+    events.add_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary_pb2.Summary(value=[value])))
+    events.close()
+
+
+def build(logdir: str) -> dict[str, str]:
+    """Writes one run per kind of bad input; returns {kind: run name as TensorBoard shows it}."""
+    runs = {}
+
+    def run(kind: str, name: str | None = None) -> str:
+        runs[kind] = f"{name or kind}/train"
+        return os.path.join(logdir, name or kind, "train")
+
+    write_valid_run(run("healthy"), ["dense", "dense_1"])
+    write_valid_run(run("hostile_names", HOSTILE_RUN), [HOSTILE_LAYER, SCRIPT_LAYER, "normal"])
+
+    future = run("future_schema")
+    write_valid_run(future, ["dense"])
+    content = json.dumps({"version": 99, "family": "gradients", "metrics": list(schema.GRADIENTS.metrics)}).encode()
+    # Its own tag name so TensorBoard keeps this (first-event) metadata.
+    write_raw(os.path.join(logdir, "future_only", "train"), schema.GRADIENTS.tag, content,
+              schema.encode_block(schema.GRADIENTS, gradients_block(3, 1)), 3)
+    runs["future_only"] = "future_only/train"
+
+    wrong_shape = run("wrong_shape")
+    writer = SummaryWriter(wrong_shape)
+    writer.write_layers(0, ["a", "b"])
+    writer.write_block(schema.GRADIENTS, 10, gradients_block(10, 2))
+    writer.write_block(schema.GRADIENTS, 15, gradients_block(5, 7))  # 7 layers where the run has 2
+    writer.close()
+
+    huge = run("huge_layer_list")
+    write_raw(huge, schema.LAYERS.tag, schema.summary_metadata(schema.LAYERS).plugin_data.content,
+              schema.encode_layers(["x" * (schema.MAX_JSON_BYTES + 10)]), 0)
+
+    garbage = run("garbage_file")
+    write_valid_run(garbage, ["dense"])
+    with open(os.path.join(garbage, "events.out.tfevents.0.garbage"), "wb") as file:
+        file.write(np.random.default_rng(1).bytes(4096))
+
+    truncated = run("truncated_file")
+    write_valid_run(truncated, ["dense"], steps=10)
+    writer = SummaryWriter(truncated)
+    writer.write_layers(10, ["dense"])
+    writer.write_block(schema.GRADIENTS, 20, gradients_block(10, 1))
+    writer.close()
+    newest = sorted(f for f in os.listdir(truncated) if f.startswith("events"))[-1]
+    path = os.path.join(truncated, newest)
+    os.truncate(path, os.path.getsize(path) - 17)  # cut the last record in half
+    return runs

@@ -1,0 +1,112 @@
+"""Shared log dirs are untrusted: bad files never cause a 500 or hide the rest of the data."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import pytest
+from tensorboard.backend import application
+from tensorboard.plugins import base_plugin
+from werkzeug.test import Client
+
+import hostile_logdir
+from tb_diag.plugin.loader import DiagnosticsLoader
+from tb_diag.plugin.run_data import open_logdir
+
+PREFIX = "/data/plugin/tb_diag"
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    logdir = tmp_path_factory.mktemp("hostile")
+    runs = hostile_logdir.build(str(logdir))
+    provider = open_logdir(str(logdir))
+    context = base_plugin.TBContext(logdir=str(logdir), data_provider=provider)
+    app = application.TensorBoardWSGI([DiagnosticsLoader().load(context)], data_provider=provider)
+    return Client(app), runs
+
+
+def get(client, route, run=None):
+    url = f"{PREFIX}/{route}" + (f"?run={quote(run)}" if run is not None else "")
+    response = client.get(url)
+    assert response.status_code < 500, (url, response.get_data(as_text=True)[:500])
+    body = response.get_data(as_text=True)
+    assert "Traceback" not in body
+    return response.status_code, json.loads(body)
+
+
+def test_every_route_answers_every_run_without_a_server_error(hostile):
+    client, runs = hostile
+    status, listing = get(client, "runs")
+    assert status == 200
+    listed = {entry["run"] for entry in listing["runs"]}
+    assert runs["healthy"] in listed and runs["hostile_names"] in listed
+    for run in listed:
+        for route in ("report", "gradients"):
+            status, body = get(client, route, run)
+            assert status == 200 or "error" in body
+
+
+def test_the_healthy_run_is_unaffected_by_its_neighbours(hostile):
+    client, runs = hostile
+    status, body = get(client, "gradients", runs["healthy"])
+    assert status == 200 and body["steps"] == list(range(1, 21)) and body["warnings"] == []
+
+
+def test_hostile_names_come_back_verbatim_as_data(hostile):
+    client, runs = hostile
+    status, body = get(client, "gradients", runs["hostile_names"])
+    assert status == 200
+    assert body["run"] == runs["hostile_names"]
+    assert body["layers"] == [hostile_logdir.HOSTILE_LAYER, hostile_logdir.SCRIPT_LAYER, "normal"]
+
+
+def test_a_future_schema_version_is_skipped_with_a_reason(hostile):
+    client, runs = hostile
+    status, report = get(client, "report", runs["future_only"])
+    assert status == 200
+    assert any("schema version 99" in warning and "upgrade tb-diag" in warning for warning in report["warnings"])
+    status, body = get(client, "gradients", runs["future_only"])
+    assert status == 404 and "no gradient data" in body["error"]
+
+
+def test_a_block_of_the_wrong_shape_is_skipped_and_the_rest_kept(hostile):
+    client, runs = hostile
+    status, body = get(client, "gradients", runs["wrong_shape"])
+    assert status == 200 and body["steps"] == list(range(1, 11))
+    assert any("skipped a gradients block at step 15" in warning for warning in body["warnings"])
+
+
+def test_an_enormous_layer_list_is_refused_not_loaded(hostile):
+    client, runs = hostile
+    status, report = get(client, "report", runs["huge_layer_list"])
+    assert status == 200 and report["layers"] == []
+    assert any("more than any tb_diag writes" in warning for warning in report["warnings"])
+
+
+@pytest.mark.parametrize("kind, steps", [("garbage_file", list(range(1, 21))), ("truncated_file", None)])
+def test_garbage_and_truncated_event_files_leave_the_readable_data(hostile, kind, steps):
+    client, runs = hostile
+    status, body = get(client, "gradients", runs[kind])
+    assert status == 200
+    if steps is not None:
+        assert body["steps"] == steps
+    else:  # the intact first file is always there; the cut record is dropped
+        assert body["steps"][:10] == list(range(1, 11))
+
+
+def test_real_tensorboard_with_the_rust_data_server_serves_every_run_without_a_server_error(tmp_path):
+    from tensorboard_server import get as http_get
+    from tensorboard_server import running_tensorboard
+
+    runs = hostile_logdir.build(str(tmp_path))
+    with running_tensorboard(str(tmp_path), ready_run=runs["healthy"]) as base:
+        status, body, _ = http_get(f"{base}{PREFIX}/runs")
+        assert status == 200
+        listed = [entry["run"] for entry in json.loads(body)["runs"]]
+        assert runs["hostile_names"] in listed
+        for run in listed:
+            for route in ("report", "gradients"):
+                status, body, _ = http_get(f"{base}{PREFIX}/{route}?run={quote(run)}")
+                assert status < 500 and b"Traceback" not in body, (route, run, body[:300])
