@@ -90,6 +90,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self._capacity = 0
         self._steps_since_flush = 0
         self._steps_per_execution = 1
+        self._run_dir = ""
         self._tracing_sampled = False
         self._executions = 0
         self._warned: set[str] = set()
@@ -133,7 +134,8 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         if strategy is not None and strategy.num_replicas_in_sync > 1:
             self._warn("tb_diag", "distribution strategies are not supported yet; training continues without diagnostics")
             return
-        self._writer = SummaryWriter(os.path.join(self.log_dir, TRAIN_RUN_SUBDIR))
+        self._run_dir = os.path.join(self.log_dir, TRAIN_RUN_SUBDIR)
+        self._writer = SummaryWriter(self._run_dir)
         self._steps_per_execution = int(getattr(model, "steps_per_execution", 1) or 1)
         # Room for the steps between two flushes even when a flush comes late in an execution.
         self._capacity = 2 * self.flush_every_steps + self._steps_per_execution
@@ -238,6 +240,10 @@ class DiagnosticsCallback(keras.callbacks.Callback):
 
     def _flush(self) -> None:
         if not self._probes or self._writer is None:
+            return
+        if not os.path.isdir(self._run_dir):
+            # Writing on would go to an unlinked file: lost without a word.
+            self._disable_all(f"the log dir {self._run_dir!r} vanished during training; diagnostics are off for this fit")
             return
         self._steps_since_flush = 0
         last_step = self._counter.read()

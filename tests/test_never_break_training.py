@@ -122,3 +122,64 @@ def test_bad_arguments_name_the_argument_the_value_and_what_is_allowed(kwargs, m
     with pytest.raises(ValueError) as error:
         DiagnosticsCallback(**kwargs)
     assert message in str(error.value)
+
+
+class DeleteAtEpochEnd(keras.callbacks.Callback):
+    """Removes a directory at the end of epoch 0, as a cleanup script or a teammate might."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            import shutil
+
+            shutil.rmtree(self.path)
+
+
+def test_a_log_dir_that_vanishes_mid_training_disables_diagnostics_with_one_warning(tmp_path, regression_data):
+    log_dir = tmp_path / "logs"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # Listed first, so the directory is gone before our epoch-end flush.
+        model = train(sequential, regression_data, [DeleteAtEpochEnd(log_dir), DiagnosticsCallback(log_dir)], epochs=3)
+    ours = [str(w.message) for w in caught if issubclass(w.category, DiagnosticsWarning)]
+    assert len(ours) == 1 and "vanished during training" in ours[0]
+    assert not log_dir.exists()
+    assert_same_weights(model, train(sequential, regression_data, [], epochs=3))
+
+
+@pytest.fixture
+def tiny_filesystem(tmp_path):
+    """A 64 KiB tmpfs (needs root, as in CI); skipped where mounting is not allowed."""
+    import subprocess
+
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_disk_disables_diagnostics_and_what_was_written_stays_readable(tiny_filesystem, regression_data):
+    from tb_diag.plugin.run_data import load_logdir
+
+    x, y = regression_data
+    # 41 layers x 3 metrics x 4 bytes (+ framing) per step, flushed every step: 64 KiB fill in ~130 steps.
+    def wide():
+        return keras.Sequential([keras.Input((8,))] + [keras.layers.Dense(8) for _ in range(40)] + [keras.layers.Dense(1)])
+
+    data = (np.tile(x, (8, 1)), np.tile(y, (8, 1)))  # 64 steps per epoch
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = train(wide, data, [DiagnosticsCallback(tiny_filesystem, flush_every_steps=1)], epochs=4)
+    ours = [str(w.message) for w in caught if issubclass(w.category, DiagnosticsWarning)]
+    assert len(ours) == 1 and "No space left on device" in ours[0], ours
+    assert_same_weights(model, train(wide, data, [], epochs=4))
+    (run,) = load_logdir(str(tiny_filesystem))
+    steps = run.families["gradients"].steps
+    assert steps.size > 10 and steps.tolist() == list(range(1, steps.size + 1))
