@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.util import tensor_util
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 from tb_diag import schema
@@ -70,6 +71,14 @@ def build(logdir: str) -> dict[str, str]:
     writer.write_block(schema.GRADIENTS, 15, gradients_block(5, 7))  # 7 layers where the run has 2
     writer.close()
 
+    wrong_dtype = run("wrong_dtype")
+    writer = SummaryWriter(wrong_dtype)
+    writer.write_layers(0, ["a"])
+    writer.write_block(schema.GRADIENTS, 4, gradients_block(4, 1))
+    writer.close()
+    write_raw(wrong_dtype, schema.GRADIENTS.tag, schema.summary_metadata(schema.GRADIENTS).plugin_data.content,
+              tensor_util.make_tensor_proto(np.zeros((4, 1, 3), np.int32)), 8)
+
     huge = run("huge_layer_list")
     write_raw(huge, schema.LAYERS.tag, schema.summary_metadata(schema.LAYERS).plugin_data.content,
               schema.encode_layers(["x" * (schema.MAX_JSON_BYTES + 10)]), 0)
@@ -81,11 +90,12 @@ def build(logdir: str) -> dict[str, str]:
 
     truncated = run("truncated_file")
     write_valid_run(truncated, ["dense"], steps=10)
+    first_files = set(os.listdir(truncated))
     writer = SummaryWriter(truncated)
     writer.write_layers(10, ["dense"])
     writer.write_block(schema.GRADIENTS, 20, gradients_block(10, 1))
     writer.close()
-    newest = sorted(f for f in os.listdir(truncated) if f.startswith("events"))[-1]
-    path = os.path.join(truncated, newest)
+    (second,) = set(os.listdir(truncated)) - first_files
+    path = os.path.join(truncated, second)
     os.truncate(path, os.path.getsize(path) - 17)  # cut the last record in half
     return runs
