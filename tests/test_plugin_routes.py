@@ -116,3 +116,39 @@ def test_loader_keeps_all_tb_diag_events_and_polls_every_file():
     user_choice = argparse.Namespace(samples_per_plugin={"tb_diag": 50}, reload_multifile=False)
     DiagnosticsLoader().fix_flags(user_choice)
     assert user_choice.samples_per_plugin == {"tb_diag": 50} and user_choice.reload_multifile is False
+
+
+def test_a_run_is_decoded_once_per_view_and_again_only_when_new_data_arrives(tmp_path):
+    """runs, report and gradients share one decode of a run; new steps invalidate it."""
+    from tensorboard.backend.event_processing import data_provider, event_accumulator, plugin_event_multiplexer
+
+    import hostile_logdir
+    from tb_diag import schema
+    from tb_diag.core.writer import SummaryWriter
+
+    run_dir = tmp_path / "run" / "train"
+    hostile_logdir.write_valid_run(str(run_dir), ["dense"], steps=20)
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(
+        size_guidance={event_accumulator.TENSORS: 0}, tensor_size_guidance={"tb_diag": 0}
+    )
+    multiplexer.AddRunsFromDirectory(str(tmp_path))
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, str(tmp_path))
+    reads = []
+    real_read = provider.read_tensors
+    provider.read_tensors = lambda *args, **kwargs: reads.append(kwargs["run_tag_filter"].runs) or real_read(*args, **kwargs)
+    context = base_plugin.TBContext(logdir=str(tmp_path), data_provider=provider)
+    client = Client(application.TensorBoardWSGI([DiagnosticsLoader().load(context)], data_provider=provider))
+
+    get_json(client, f"{PREFIX}/runs")
+    get_json(client, f"{PREFIX}/report?run=run/train")
+    assert get_json(client, f"{PREFIX}/gradients?run=run/train")["steps"] == list(range(1, 21))
+    assert len(reads) == 1
+
+    writer = SummaryWriter(str(run_dir))
+    writer.write_layers(20, ["dense"])
+    writer.write_block(schema.GRADIENTS, 30, hostile_logdir.gradients_block(10, 1))
+    writer.close()
+    multiplexer.Reload()
+    assert get_json(client, f"{PREFIX}/gradients?run=run/train")["steps"] == list(range(1, 31))
+    assert len(reads) == 2

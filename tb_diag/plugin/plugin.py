@@ -53,6 +53,7 @@ class DiagnosticsPlugin(base_plugin.TBPlugin):
 
     def __init__(self, context: base_plugin.TBContext):
         self._provider = context.data_provider
+        self._runs = run_data.RunCache(context.data_provider)
 
     def get_plugin_apps(self) -> dict[str, Callable]:
         return {
@@ -77,7 +78,7 @@ class DiagnosticsPlugin(base_plugin.TBPlugin):
         ctx, experiment = plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
         runs = []
         for run, families in run_data.list_runs(self._provider, ctx, experiment).items():
-            data = run_data.load_run(self._provider, ctx, experiment, run)
+            data = self._runs.get(ctx, experiment, run)
             findings = run_findings(data) if data else []
             runs.append(
                 {
@@ -118,7 +119,7 @@ class DiagnosticsPlugin(base_plugin.TBPlugin):
         if not run:
             raise BadRequest("missing query parameter 'run' (a run name from the 'runs' route)")
         ctx, experiment = plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
-        data = run_data.load_run(self._provider, ctx, experiment, run)
+        data = self._runs.get(ctx, experiment, run)
         if data is None:
             raise BadRequest(f"unknown run {run[:200]!r}: it has no tb_diag data", 404)
         return data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import threading
 from typing import Any
 
 import numpy as np
@@ -182,3 +183,36 @@ def load_logdir(logdir: str) -> list[RunData]:
     ctx = context_lib.RequestContext()
     runs = [load_run(provider, ctx, "", run) for run in list_runs(provider, ctx, "")]
     return [run for run in runs if run is not None]
+
+
+class RunCache:
+    """Decoded runs and their findings, reused until TensorBoard has new data for the run.
+
+    The tab asks for the same run several times per view (run list, report, panel data); decoding
+    it again each time would redo the same work. An entry is valid while every tb_diag tag of the
+    run keeps the same last step and wall time in the data provider's listing.
+    """
+
+    def __init__(self, provider: Any):
+        self._provider = provider
+        self._entries: dict[tuple[str, str], tuple[tuple, RunData | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, ctx: Any, experiment_id: str, run: str) -> RunData | None:
+        """The decoded run (``None`` if it has no tb_diag data), decoding only when it changed."""
+        listing = self._provider.list_tensors(
+            ctx,
+            experiment_id=experiment_id,
+            plugin_name=schema.PLUGIN_NAME,
+            run_tag_filter=provider_lib.RunTagFilter(runs=[run]),
+        ).get(run, {})
+        version = tuple(sorted((tag, series.max_step, series.max_wall_time) for tag, series in listing.items()))
+        key = (experiment_id, run)
+        with self._lock:
+            cached = self._entries.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        data = load_run(self._provider, ctx, experiment_id, run)
+        with self._lock:
+            self._entries[key] = (version, data)
+        return data
