@@ -100,12 +100,13 @@ def test_garbage_and_truncated_event_files_leave_the_readable_data(hostile, kind
     assert status == 200 and body["steps"] == steps
 
 
-def test_real_tensorboard_with_the_rust_data_server_serves_every_run_without_a_server_error(tmp_path):
+@pytest.mark.parametrize("loader_flags", [(), ("--load_fast=false",)], ids=["rust-data-server", "python-loader"])
+def test_real_tensorboard_serves_every_hostile_run_without_a_server_error(tmp_path, loader_flags):
     from tensorboard_server import get as http_get
     from tensorboard_server import running_tensorboard
 
     runs = hostile_logdir.build(str(tmp_path))
-    with running_tensorboard(str(tmp_path), ready_run=runs["healthy"]) as base:
+    with running_tensorboard(str(tmp_path), *loader_flags, ready_run=runs["healthy"]) as base:
         status, body, _ = http_get(f"{base}{PREFIX}/runs")
         assert status == 200
         listed = [entry["run"] for entry in json.loads(body)["runs"]]
