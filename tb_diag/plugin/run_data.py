@@ -68,18 +68,25 @@ def list_runs(provider: Any, ctx: Any, experiment_id: str) -> dict[str, list[str
     return runs
 
 
-def load_run(provider: Any, ctx: Any, experiment_id: str, run: str) -> RunData | None:
-    """Reads and decodes ``run``; returns ``None`` if the run has no tb_diag data.
-
-    Corrupt, foreign or newer-schema data is skipped with a message in ``warnings``; the rest of
-    the run is still returned.
-    """
-    listing = provider.list_tensors(
+def run_listing(provider: Any, ctx: Any, experiment_id: str, run: str) -> dict[str, Any]:
+    """``{tag: TensorTimeSeries}`` of the run's tb_diag tags (empty if it has none)."""
+    return provider.list_tensors(
         ctx,
         experiment_id=experiment_id,
         plugin_name=schema.PLUGIN_NAME,
         run_tag_filter=provider_lib.RunTagFilter(runs=[run]),
-    ).get(run)
+    ).get(run, {})
+
+
+def load_run(provider: Any, ctx: Any, experiment_id: str, run: str, listing: dict[str, Any] | None = None) -> RunData | None:
+    """Reads and decodes ``run``; returns ``None`` if the run has no tb_diag data.
+
+    ``listing`` is the run's ``run_listing`` if the caller already has it. Corrupt, foreign or
+    newer-schema data is skipped with a message in ``warnings``; the rest of the run is still
+    returned.
+    """
+    if listing is None:
+        listing = run_listing(provider, ctx, experiment_id, run)
     if not listing:
         return None
     warnings: list[str] = []
@@ -186,7 +193,7 @@ def load_logdir(logdir: str) -> list[RunData]:
 
 
 class RunCache:
-    """Decoded runs and their findings, reused until TensorBoard has new data for the run.
+    """Decoded runs, reused until TensorBoard has new data for the run.
 
     The tab asks for the same run several times per view (run list, report, panel data); decoding
     it again each time would redo the same work. An entry is valid while every tb_diag tag of the
@@ -200,19 +207,14 @@ class RunCache:
 
     def get(self, ctx: Any, experiment_id: str, run: str) -> RunData | None:
         """The decoded run (``None`` if it has no tb_diag data), decoding only when it changed."""
-        listing = self._provider.list_tensors(
-            ctx,
-            experiment_id=experiment_id,
-            plugin_name=schema.PLUGIN_NAME,
-            run_tag_filter=provider_lib.RunTagFilter(runs=[run]),
-        ).get(run, {})
+        listing = run_listing(self._provider, ctx, experiment_id, run)
         version = tuple(sorted((tag, series.max_step, series.max_wall_time) for tag, series in listing.items()))
         key = (experiment_id, run)
         with self._lock:
             cached = self._entries.get(key)
         if cached is not None and cached[0] == version:
             return cached[1]
-        data = load_run(self._provider, ctx, experiment_id, run)
+        data = load_run(self._provider, ctx, experiment_id, run, listing)
         with self._lock:
             self._entries[key] = (version, data)
         return data
