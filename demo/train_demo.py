@@ -1,10 +1,12 @@
-"""Trains three small models with DiagnosticsCallback so the Diagnostics tab has something to say.
+"""Trains four small models with DiagnosticsCallback so the Diagnostics tab has something to say.
 
 * ``healthy``: a ReLU MLP with Adam: no findings.
 * ``exploding``: the same MLP with plain SGD at a learning rate too high for it: the gradient norm
   grows by 10^14 in a few steps, then goes NaN (an ``exploding_gradients`` error).
 * ``vanishing``: a deep stack of sigmoid layers: the first layers get gradients thousands of times
   smaller than the last (a ``vanishing_gradients`` warning).
+* ``starved``: the healthy model fed by a ``keras.utils.PyDataset`` that spends 10 ms in Python on
+  every batch (a slow augmentation) without workers: an ``input_bound`` warning.
 
 Usage: ``python demo/train_demo.py --logdir logs/demo`` then ``tensorboard --logdir logs/demo``.
 Each run also gets Keras' own TensorBoard callback in the same directory, as users would do.
@@ -13,7 +15,9 @@ Each run also gets Keras' own TensorBoard callback in the same directory, as use
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -68,7 +72,25 @@ def build_vanishing() -> keras.Model:
     return model
 
 
-DEMOS = {"healthy": build_healthy, "exploding": build_exploding, "vanishing": build_vanishing}
+class SlowAugmentation(keras.utils.PyDataset):
+    """Batches of (x, y) made in Python, each after ``delay_s`` of (simulated) augmentation work."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, delay_s: float, **kwargs):
+        super().__init__(**kwargs)
+        self.x, self.y, self.batch_size, self.delay_s = x, y, batch_size, delay_s
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        time.sleep(self.delay_s)
+        batch = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return self.x[batch], self.y[batch]
+
+
+DEMOS = {"healthy": build_healthy, "exploding": build_exploding, "vanishing": build_vanishing, "starved": build_healthy}
+BATCH_SIZE = 32
+VALIDATION_SPLIT = 0.1
 
 
 def train(name: str, logdir: str, epochs: int = 3, seed: int = 0) -> keras.callbacks.History:
@@ -77,14 +99,14 @@ def train(name: str, logdir: str, epochs: int = 3, seed: int = 0) -> keras.callb
     x, y = make_data(seed=seed)
     run_dir = os.path.join(logdir, name)
     model = DEMOS[name]()
+    callbacks = [keras.callbacks.TensorBoard(run_dir), DiagnosticsCallback(run_dir)]
+    if name == "starved":
+        # The split Keras' validation_split makes for the other demos: same training batches.
+        split = int(len(x) * (1 - VALIDATION_SPLIT))
+        data = SlowAugmentation(x[:split], y[:split], BATCH_SIZE, delay_s=0.01)
+        return model.fit(data, epochs=epochs, validation_data=(x[split:], y[split:]), verbose=0, callbacks=callbacks)
     return model.fit(
-        x,
-        y,
-        batch_size=32,
-        epochs=epochs,
-        validation_split=0.1,
-        verbose=0,
-        callbacks=[keras.callbacks.TensorBoard(run_dir), DiagnosticsCallback(run_dir)],
+        x, y, batch_size=BATCH_SIZE, epochs=epochs, validation_split=VALIDATION_SPLIT, verbose=0, callbacks=callbacks
     )
 
 

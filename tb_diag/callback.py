@@ -13,6 +13,7 @@ import tensorflow as tf
 from tb_diag.core.hooks import OptimizerApplyHook
 from tb_diag.core.layer_map import map_layers
 from tb_diag.core.ring_buffer import StepCounter
+from tb_diag.core.train_function import StepTimes, make_timed_train_function
 from tb_diag.core.writer import SummaryWriter
 from tb_diag.probes import PROBES
 from tb_diag.probes.base import ApplyStep, Probe, ProbeSetup
@@ -30,12 +31,13 @@ class DiagnosticsCallback(keras.callbacks.Callback):
     """Records per-layer training diagnostics for TensorBoard's "Diagnostics" tab.
 
     At the start of ``fit`` it wraps the optimizer's ``apply`` so probes add a few ops to the real,
-    compiled training step (XLA included); values go to in-graph ring buffers that are read back and
-    written every ``flush_every_steps`` steps, at each epoch end and when training ends. The step is
-    traced twice: a light trace used on most steps and a sampled trace, with the costlier
-    measurements, used every ``sample_every_steps`` steps (no per-step gate). At the end of ``fit``
-    every hook is removed: the model saves, loads and refits as if the callback had never been
-    attached.
+    compiled training step (XLA included), and runs the steps through its own copy of Keras' train
+    loop that timestamps each batch fetch and step (outside XLA). Values go to in-graph ring
+    buffers that are read back and written every ``flush_every_steps`` steps, at each epoch end and
+    when training ends. The step is traced twice: a light trace used on most steps and a sampled
+    trace, with the costlier measurements, used every ``sample_every_steps`` steps (no per-step
+    gate). At the end of ``fit`` every hook is removed: the model saves, loads and refits as if the
+    callback had never been attached.
 
     Diagnostics never stop training: if a probe fails, one ``DiagnosticsWarning`` names it and it is
     disabled for the rest of the ``fit``; training carries on.
@@ -93,6 +95,8 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self._run_dir = ""
         self._tracing_sampled = False
         self._executions = 0
+        self._epoch = 0
+        self._input_iterator: Any = None
         self._warned: set[str] = set()
 
     # Keras callback moments -------------------------------------------------------------------
@@ -101,6 +105,13 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         """Installs the hooks into the real train step and opens the writer."""
         with self._guard("setup"):
             self._start()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Tells the probes a new epoch starts (the input probe attributes steps to epochs)."""
+        self._epoch = epoch
+        for probe in list(self._probes):
+            with self._guard(probe.name):
+                probe.on_epoch_begin(epoch)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         """Writes the buffered steps once ``flush_every_steps`` have accumulated."""
@@ -147,20 +158,21 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         model.train_function = self._dispatching_train_function()
 
     def _dispatching_train_function(self) -> Any:
-        """Two fresh traces of the train step (light and sampled) and the function choosing one.
+        """Two fresh, timed traces of the train step (light and sampled) and the function choosing one.
 
         fit() built its train function before calling us; new ones trace through the hook (a second
         fit would otherwise reuse the old, hook-less trace). Which trace a step belongs to is a
         Python choice per execution, so neither trace carries a tf.cond gate.
         """
-        self.model.make_train_function(force=True)
-        light = self.model.train_function
-        self.model.make_train_function(force=True)
-        sampled = self.model.train_function
+        light = make_timed_train_function(self.model, self._on_step_end)
+        sampled = make_timed_train_function(self.model, self._on_step_end)
         every = max(1, self.sample_every_steps // self._steps_per_execution)
         self._executions = 0
+        self._input_iterator = None
 
         def train_function(iterator: Any) -> Any:
+            if self._input_iterator is None:
+                self._input_iterator = iterator
             # The first execution is sampled, so even a short fit has the sampled values.
             self._tracing_sampled = self._executions % every == 0
             self._executions += 1
@@ -184,7 +196,9 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             self._counter = StepCounter(start_step)
             self._last_written_step = start_step
             self._writer.write_layers(start_step, list(layers.paths))
-            setup = ProbeSetup(layers=layers, capacity=self._capacity)
+            setup = ProbeSetup(
+                layers=layers, capacity=self._capacity, epoch=self._epoch, input_iterator=self._input_iterator
+            )
             for name in self.probe_names:
                 probe = PROBES[name]()
                 with self._guard(probe.name):
@@ -198,6 +212,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             # Drop the hooked trace: the next fit traces a clean train step.
             self.model.train_function = None
         self._probes = []
+        self._input_iterator = None
         if self._writer is not None:
             with self._guard("writer"):
                 self._writer.close()
@@ -235,6 +250,18 @@ class DiagnosticsCallback(keras.callbacks.Callback):
                 with self._guard(probe.name):
                     probe.after_apply(update, states[probe.name])
         return result
+
+    def _on_step_end(self, times: StepTimes) -> None:
+        if self._counter is None:
+            return
+        probes = [probe for probe in self._probes if type(probe).after_step is not Probe.after_step]
+        if not probes:
+            return
+        with tf.control_dependencies([times.finished]):
+            step = self._counter.value()
+        for probe in probes:
+            with self._guard(probe.name):
+                probe.after_step(step, times)
 
     # On the host ------------------------------------------------------------------------------------
 

@@ -52,13 +52,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def print_report(document: dict, out: TextIO) -> None:
-    """Writes the human-readable report: per run, a gradient summary and every finding."""
+    """Writes the human-readable report: per run, a line per diagnostic and every finding."""
     for run in document["runs"]:
         print(f"run {run['run']}: {run['steps']} steps, {len(run['layers'])} layers", file=out)
         gradients = run.get("gradients") or {}
         if gradients:
             largest = max(gradients, key=lambda layer: _sortable(gradients[layer]["max"]))
             print(f"  gradients: largest norm {gradients[largest]['max']:.3g} in '{largest}'", file=out)
+        timing = run.get("input") or {}
+        if timing.get("verdict") is not None:
+            print(
+                f"  input: {timing['verdict']} input-bound, {timing['wait_fraction']:.0%} of step time waiting; "
+                f"step p50 {timing['step_p50_s'] * 1000:.3g} ms, p95 {timing['step_p95_s'] * 1000:.3g} ms",
+                file=out,
+            )
         for warning in run["warnings"]:
             print(f"  note: {warning}", file=out)
         if not run["findings"]:

@@ -16,6 +16,10 @@ Layout of one run (a directory such as ``logs/run1/train``):
 * Each diagnostic family has ONE tag (e.g. ``tb_diag/gradients``). One event holds a block of
   consecutive training steps as a float32 tensor of shape ``[steps, layers, metrics]``; the event's
   step is the block's last step, so its steps are ``step - steps + 1 ... step``.
+* Per-step families (not about layers, e.g. ``tb_diag/input``) store ``[steps, metrics]`` blocks
+  the same way.
+* Document families (e.g. ``tb_diag/input_pipeline``) hold one JSON object per ``fit``, written at
+  its first step; the newest one up to a step describes that step.
 * A metric recorded only on sampled steps holds ``NOT_SAMPLED`` (-1, never a valid norm or ratio)
   on the other steps, so NaN keeps its meaning: the value itself was NaN.
 """
@@ -44,12 +48,19 @@ class SchemaError(ValueError):
     """Raised when stored data does not match the schema (corrupt, foreign or from a newer version)."""
 
 
+# What a family's values are laid out as (``Family.kind``).
+PER_LAYER = "per_layer"  # float32 [steps, layers, metrics]
+PER_STEP = "per_step"  # float32 [steps, metrics]
+DOCUMENT = "document"  # a JSON object as a scalar string
+
+
 @dataclasses.dataclass(frozen=True)
 class Family:
-    """One kind of recorded data: its tag and the names of its metric axis, in order."""
+    """One kind of recorded data: its tag, the names of its metric axis in order, and its layout."""
 
     name: str
     metrics: tuple[str, ...]
+    kind: str = PER_LAYER
 
     @property
     def tag(self) -> str:
@@ -57,10 +68,15 @@ class Family:
         return TAG_PREFIX + self.name
 
 
-LAYERS = Family("layers", ())
+LAYERS = Family("layers", (), DOCUMENT)
 GRADIENTS = Family("gradients", ("grad_norm", "weight_norm", "update_ratio"))
+# Seconds waiting for the batch, computing the step, and on the host between the previous step
+# and this one (NOT_SAMPLED at the first step of an epoch); the epoch the step belongs to.
+INPUT = Family("input", ("wait_s", "compute_s", "host_s", "epoch"), PER_STEP)
+# What the input pipeline is made of: {"source": ..., "stages": [...], ...} (see probes/input.py).
+INPUT_PIPELINE = Family("input_pipeline", (), DOCUMENT)
 
-FAMILIES: dict[str, Family] = {family.tag: family for family in (LAYERS, GRADIENTS)}
+FAMILIES: dict[str, Family] = {family.tag: family for family in (LAYERS, GRADIENTS, INPUT, INPUT_PIPELINE)}
 
 
 def summary_metadata(family: Family) -> summary_pb2.SummaryMetadata:
@@ -103,10 +119,34 @@ def parse_plugin_content(tag: str, content: bytes) -> Family:
     return family
 
 
+def encode_document(document: dict) -> summary_pb2.TensorProto:
+    """Encodes a JSON object (a document family's value) as a scalar string tensor."""
+    return tensor_util.make_tensor_proto(np.array(json.dumps(document).encode("utf-8"), dtype=object))
+
+
+def decode_document(family: Family, value: np.ndarray) -> dict:
+    """Decodes a document family's stored value into the JSON object.
+
+    Raises:
+      SchemaError: the value is not a string holding a JSON object of at most ``MAX_JSON_BYTES``.
+    """
+    if value.shape != () or value.dtype != object or not isinstance(value.item(), bytes):
+        raise SchemaError(f"{family.name} has shape {value.shape} and dtype {value.dtype}, expected a string")
+    raw = value.item()
+    if len(raw) > MAX_JSON_BYTES:
+        raise SchemaError(f"{family.name} is {len(raw)} bytes, more than any tb_diag writes")
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise SchemaError(f"{family.name} is not tb_diag JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise SchemaError(f"{family.name} is not a JSON object")
+    return document
+
+
 def encode_layers(layer_paths: list[str]) -> summary_pb2.TensorProto:
     """Encodes a run's layer list as a scalar string tensor."""
-    document = json.dumps({"layers": list(layer_paths)}).encode("utf-8")
-    return tensor_util.make_tensor_proto(np.array(document, dtype=object))
+    return encode_document({"layers": list(layer_paths)})
 
 
 def decode_layers(value: np.ndarray) -> list[str]:
@@ -115,32 +155,40 @@ def decode_layers(value: np.ndarray) -> list[str]:
     Raises:
       SchemaError: the value is not a JSON document with a list of strings under ``layers``.
     """
-    if value.shape != () or value.dtype != object or not isinstance(value.item(), bytes):
-        raise SchemaError(f"layer list has shape {value.shape} and dtype {value.dtype}, expected a string")
-    raw = value.item()
-    if len(raw) > MAX_JSON_BYTES:
-        raise SchemaError(f"layer list is {len(raw)} bytes, more than any tb_diag writes")
-    try:
-        layers = json.loads(raw.decode("utf-8")).get("layers")
-    except (UnicodeDecodeError, ValueError, AttributeError) as error:
-        raise SchemaError(f"layer list is not tb_diag JSON: {error}") from None
+    layers = decode_document(LAYERS, value).get("layers")
     if not isinstance(layers, list) or not all(isinstance(name, str) for name in layers):
         raise SchemaError("layer list is not a list of strings")
     return layers
 
 
+def block_rank(family: Family) -> int:
+    """The rank of the family's blocks: 3 per layer, 2 per step."""
+    return 3 if family.kind == PER_LAYER else 2
+
+
 def encode_block(family: Family, values: np.ndarray) -> summary_pb2.TensorProto:
-    """Encodes a block of per-step, per-layer values of shape ``[steps, layers, metrics]``."""
+    """Encodes a block: ``[steps, layers, metrics]`` per layer, ``[steps, metrics]`` per step."""
     values = np.asarray(values, dtype=np.float32)
-    if values.ndim != 3 or values.shape[2] != len(family.metrics):
-        raise ValueError(
-            f"{family.name} block has shape {values.shape}; expected [steps, layers, {len(family.metrics)}]"
-        )
+    if family.kind == DOCUMENT or values.ndim != block_rank(family) or values.shape[-1] != len(family.metrics):
+        raise ValueError(f"{family.name} block has shape {values.shape}; expected [steps, ..., {len(family.metrics)}]")
     return tensor_util.make_tensor_proto(values)
 
 
+def decode_step_block(family: Family, value: np.ndarray) -> np.ndarray:
+    """Validates a stored per-step block and returns it as float64 ``[steps, metrics]``.
+
+    Raises:
+      SchemaError: wrong rank, dtype or metric axis, or no steps.
+    """
+    if value.ndim != 2 or not np.issubdtype(value.dtype, np.floating):
+        raise SchemaError(f"{family.name} block has shape {value.shape} and dtype {value.dtype}")
+    if value.shape[0] == 0 or value.shape[1] != len(family.metrics):
+        raise SchemaError(f"{family.name} block has shape {value.shape}; expected [steps, {len(family.metrics)}]")
+    return value.astype(np.float64)
+
+
 def decode_block(family: Family, value: np.ndarray, layer_count: int) -> np.ndarray:
-    """Validates a stored block and returns it as float64 ``[steps, layers, metrics]``.
+    """Validates a stored per-layer block and returns it as float64 ``[steps, layers, metrics]``.
 
     Raises:
       SchemaError: wrong rank, dtype, or a layer/metric axis that does not fit the run's layer list.

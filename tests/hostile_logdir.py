@@ -26,10 +26,19 @@ def gradients_block(steps: int, layers: int) -> np.ndarray:
     return block
 
 
-def write_valid_run(run_dir: str, layers: list[str], steps: int = 20) -> None:
+def input_block(steps: int) -> np.ndarray:
+    """wait 1 ms, compute 3 ms, host 0.5 ms (not recorded at step 1), epoch 0."""
+    block = np.tile(np.array([1e-3, 3e-3, 5e-4, 0.0], np.float32), (steps, 1))
+    block[0, 2] = schema.NOT_SAMPLED
+    return block
+
+
+def write_valid_run(run_dir: str, layers: list[str], steps: int = 20, pipeline: dict | None = None) -> None:
     writer = SummaryWriter(run_dir)
     writer.write_layers(0, layers)
     writer.write_block(schema.GRADIENTS, steps, gradients_block(steps, len(layers)))
+    writer.write_document(schema.INPUT_PIPELINE, 0, pipeline or {"stages": ["prefetch", "batch"], "source": "in_memory", "prefetch": True})
+    writer.write_block(schema.INPUT, steps, input_block(steps))
     writer.close()
 
 
@@ -54,7 +63,15 @@ def build(logdir: str) -> dict[str, str]:
         return os.path.join(logdir, name or kind, "train")
 
     write_valid_run(run("healthy"), ["dense", "dense_1"])
-    write_valid_run(run("hostile_names", HOSTILE_RUN), [HOSTILE_LAYER, SCRIPT_LAYER, "normal"])
+    write_valid_run(run("hostile_names", HOSTILE_RUN), [HOSTILE_LAYER, SCRIPT_LAYER, "normal"],
+                    pipeline={"stages": [HOSTILE_LAYER, 7, None], "source": SCRIPT_LAYER, "python": "yes"})
+    write_valid_run(run("mistyped_pipeline"), ["dense"], pipeline={"stages": "prefetch", "prefetch": [1]})
+    bad_input = run("bad_input_blocks")
+    write_valid_run(bad_input, ["dense"])
+    write_raw(bad_input, schema.INPUT.tag, schema.summary_metadata(schema.INPUT).plugin_data.content,
+              tensor_util.make_tensor_proto(np.zeros((5, 3), np.float32)), 25)  # 3 metrics where there are 4
+    write_raw(bad_input, schema.INPUT_PIPELINE.tag, schema.summary_metadata(schema.INPUT_PIPELINE).plugin_data.content,
+              tensor_util.make_tensor_proto(np.array(b"{not json", dtype=object)), 21)
 
     future = run("future_schema")
     write_valid_run(future, ["dense"])

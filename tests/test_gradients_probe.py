@@ -10,6 +10,7 @@ import tensorflow as tf
 from model_zoo import STYLES, nested, sequential
 from tb_diag import DiagnosticsCallback
 from tb_diag.plugin.diagnostics.gradients import gradient_series
+from tb_diag.plugin.diagnostics.input import input_series
 from tb_diag.plugin.run_data import load_logdir
 
 REL_TOL = 1e-5
@@ -79,7 +80,8 @@ def test_norms_match_gradient_tape_reference_step_by_step(tmp_path, regression_d
     ids=["graph", "xla", "graph-spe3", "xla-spe3", "eager"],
 )
 def test_every_model_style_and_compile_option_records_every_step(tmp_path, regression_data, style, options):
-    """Each model style and compile option yields one finite, positive norm per layer per step."""
+    """Each model style and compile option yields one finite, positive norm per layer per step,
+    and one timing row per step attributed to its epoch."""
     x, y = regression_data
     keras.utils.set_random_seed(2)
     model = STYLES[style]()
@@ -91,6 +93,12 @@ def test_every_model_style_and_compile_option_records_every_step(tmp_path, regre
     assert len(series.layers) >= 2
     assert np.all(np.isfinite(series.grad_norm)) and np.all(series.grad_norm > 0)
     assert np.all(series.weight_norm[series.sampled] > 0) and series.sampled[:, 0].all()
+    timing = input_series(run)
+    assert timing.steps.tolist() == list(range(1, 17))
+    assert timing.epoch.tolist() == [0] * 8 + [1] * 8
+    first_of_epoch = [0, 8]  # host time there would include validation: not recorded
+    assert np.isnan(timing.host[first_of_epoch]).all() and np.isfinite(np.delete(timing.host, first_of_epoch)).all()
+    assert (timing.wait >= 0).all() and (timing.compute > 0).all()
     assert run.warnings == []
 
 

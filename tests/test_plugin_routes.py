@@ -34,20 +34,22 @@ def get_json(client, url, status=200):
 
 def test_runs_lists_every_demo_run_with_finding_counts(client):
     runs = get_json(client, f"{PREFIX}/runs")["runs"]
-    assert [r["run"] for r in runs] == ["exploding/train", "healthy/train", "vanishing/train"]
+    assert [r["run"] for r in runs] == ["exploding/train", "healthy/train", "starved/train", "vanishing/train"]
     by_name = {r["run"]: r for r in runs}
     assert by_name["exploding/train"]["error_count"] == 1
     assert by_name["healthy/train"]["error_count"] == 0 and by_name["healthy/train"]["warning_count"] == 0
     assert by_name["vanishing/train"]["warning_count"] == 1
-    assert all(r["families"] == ["gradients"] and r["last_step"] == 116 for r in runs)
+    assert by_name["starved/train"]["warning_count"] == 1 and by_name["starved/train"]["error_count"] == 0
+    assert all(r["families"] == ["gradients", "input"] and r["last_step"] == 116 for r in runs)
 
 
 def test_report_holds_findings_with_remedies(client):
     report = get_json(client, f"{PREFIX}/report?run=exploding/train")
     assert report["run"] == "exploding/train" and report["steps"] == 116
     assert report["layers"] == ["hidden_1", "hidden_2", "hidden_3", "output"]
-    (finding,) = report["findings"]
+    finding = report["findings"][0]  # worst first
     assert finding["id"] == "exploding_gradients" and finding["severity"] == "error"
+    assert all(other["severity"] == "info" for other in report["findings"][1:])
     assert "clipnorm" in finding["remedy"]
     assert set(report["gradients"]) == set(report["layers"])
 
@@ -71,6 +73,17 @@ def test_gradients_downsampling_keeps_the_nan_and_the_peak(client):
     assert finite_peak in small["global_norm"] or any(isinstance(v, str) for v in small["global_norm"])
 
 
+def test_input_payload_has_every_step_a_histogram_and_the_verdict(client):
+    data = get_json(client, f"{PREFIX}/input?run=starved/train")
+    assert data["steps"] == list(range(1, 117)) and not data["downsampled"]
+    assert len(data["wait_s"]) == len(data["compute_s"]) == len(data["host_s"]) == 116
+    assert data["host_s"][0] is None and data["host_s"][58] is None  # first step of each epoch
+    assert sum(data["histogram"]["counts"]) == sum(data["steady"])
+    assert data["summary"]["verdict"] == "highly" and data["thresholds"] == {"moderately": 0.05, "highly": 0.2}
+    small = get_json(client, f"{PREFIX}/input?run=starved/train&max_points=10")
+    assert small["downsampled"] and len(small["steps"]) <= 10
+
+
 @pytest.mark.parametrize(
     "url, status, message",
     [
@@ -79,6 +92,8 @@ def test_gradients_downsampling_keeps_the_nan_and_the_peak(client):
         ("/gradients?run=<script>alert(1)</script>", 404, "unknown run"),
         ("/gradients?run=healthy/train&max_points=abc", 400, "must be an integer"),
         ("/gradients?run=healthy/train&max_points=1", 400, "between 10 and 100000"),
+        ("/input?run=healthy/train&max_points=-5", 400, "between 10 and 100000"),
+        ("/input?run=nope", 404, "unknown run 'nope'"),
         ("/static/../plugin.py", 404, "no such file"),
         ("/static/%2e%2e/plugin.py", 404, "no such file"),
         ("/static/..%2f..%2fschema.py", 404, "no such file"),

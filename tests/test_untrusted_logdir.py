@@ -43,7 +43,7 @@ def test_every_route_answers_every_run_without_a_server_error(hostile):
     listed = {entry["run"] for entry in listing["runs"]}
     assert runs["healthy"] in listed and runs["hostile_names"] in listed
     for run in listed:
-        for route in ("report", "gradients"):
+        for route in ("report", "gradients", "input"):
             status, body = get(client, route, run)
             assert status == 200 or "error" in body
 
@@ -52,6 +52,23 @@ def test_the_healthy_run_is_unaffected_by_its_neighbours(hostile):
     client, runs = hostile
     status, body = get(client, "gradients", runs["healthy"])
     assert status == 200 and body["steps"] == list(range(1, 21)) and body["warnings"] == []
+
+
+def test_hostile_or_mistyped_pipeline_descriptions_are_reduced_to_well_typed_fields(hostile):
+    client, runs = hostile
+    _, report = get(client, "report", runs["hostile_names"])
+    assert report["input"]["pipeline"]["stages"] == [hostile_logdir.HOSTILE_LAYER]  # text kept as data
+    assert report["input"]["pipeline"]["source"] == "unknown" and report["input"]["pipeline"]["python"] is False
+    _, report = get(client, "report", runs["mistyped_pipeline"])
+    assert report["input"]["pipeline"]["stages"] == [] and report["input"]["pipeline"]["prefetch"] is False
+
+
+def test_bad_input_blocks_and_documents_are_skipped_with_a_reason(hostile):
+    client, runs = hostile
+    status, body = get(client, "input", runs["bad_input_blocks"])
+    assert status == 200 and body["steps"] == list(range(1, 21))
+    assert any("input block at step 25" in w for w in body["warnings"])
+    assert any("input_pipeline document at step 21" in w for w in body["warnings"])
 
 
 def test_hostile_names_come_back_verbatim_as_data(hostile):
@@ -68,7 +85,7 @@ def test_a_future_schema_version_is_skipped_with_a_reason(hostile):
     assert status == 200
     assert any("schema version 99" in warning and "upgrade tb-diag" in warning for warning in report["warnings"])
     status, body = get(client, "gradients", runs["future_only"])
-    assert status == 404 and "no gradient data" in body["error"]
+    assert status == 404 and "has no gradients data" in body["error"]
 
 
 def test_a_block_of_the_wrong_shape_is_skipped_and_the_rest_kept(hostile):
@@ -112,6 +129,6 @@ def test_real_tensorboard_serves_every_hostile_run_without_a_server_error(tmp_pa
         listed = [entry["run"] for entry in json.loads(body)["runs"]]
         assert runs["hostile_names"] in listed
         for run in listed:
-            for route in ("report", "gradients"):
+            for route in ("report", "gradients", "input"):
                 status, body, _ = http_get(f"{base}{PREFIX}/{route}?run={quote(run)}")
                 assert status < 500 and b"Traceback" not in body, (route, run, body[:300])

@@ -20,6 +20,10 @@ class StepCounter:
         """In the train step: counts one step and returns its number."""
         return self._variable.assign_add(1)
 
+    def value(self) -> tf.Tensor:
+        """In the train step: the number of the last step counted so far."""
+        return self._variable.read_value()
+
     def read(self) -> int:
         """On the host: the number of the last completed step."""
         return int(self._variable.numpy())

@@ -27,8 +27,12 @@ class SummaryWriter:
         """Records the run's layer list, valid for the training steps after ``step``."""
         self._write(schema.LAYERS, step, schema.encode_layers(layer_paths))
 
+    def write_document(self, family: schema.Family, step: int, document: dict) -> None:
+        """Records a document family's JSON object, valid from the training step after ``step``."""
+        self._write(family, step, schema.encode_document(document))
+
     def write_block(self, family: schema.Family, last_step: int, values: np.ndarray) -> None:
-        """Records ``values[steps, layers, metrics]`` for the steps ending at ``last_step``."""
+        """Records a block of values (see ``schema.encode_block``) for the steps ending at ``last_step``."""
         self._write(family, last_step, schema.encode_block(family, values))
 
     def flush(self) -> None:

@@ -32,3 +32,18 @@ def keep_extremes(steps: np.ndarray, values: np.ndarray, max_points: int) -> tup
     reduced = np.where(nonfinite.any(axis=-1), first_nonfinite, finite_max)
     last_steps = np.concatenate([steps, np.full(pad, steps[-1])]).reshape(buckets, size)[:, -1]
     return last_steps, reduced, True
+
+
+def slowest_per_bucket(values: np.ndarray, max_points: int) -> tuple[np.ndarray, bool]:
+    """Indices that keep, from each bucket of consecutive points, the one with the largest value.
+
+    For series whose parts must stay together (wait, compute and host time of one step): the
+    chosen step is shown whole. NaN counts as the largest. Returns ``(indices, downsampled)``.
+    """
+    count = values.shape[0]
+    if count <= max_points:
+        return np.arange(count), False
+    size = -(-count // max_points)
+    ranked = np.where(np.isnan(values), np.inf, values)
+    starts = np.arange(0, count, size)
+    return np.array([start + int(np.argmax(ranked[start : start + size])) for start in starts]), True

@@ -13,7 +13,7 @@ from tensorboard.plugins import base_plugin
 
 from tb_diag import schema
 from tb_diag.plugin import run_data
-from tb_diag.plugin.diagnostics import gradients
+from tb_diag.plugin.diagnostics import DIAGNOSTICS, Diagnostic
 from tb_diag.plugin.report import run_findings, run_report
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -56,12 +56,10 @@ class DiagnosticsPlugin(base_plugin.TBPlugin):
         self._runs = run_data.RunCache(context.data_provider)
 
     def get_plugin_apps(self) -> dict[str, Callable]:
-        return {
-            "/runs": self._serve_runs,
-            "/report": self._serve_report,
-            "/gradients": self._serve_gradients,
-            "/static/*": self._serve_static,
-        }
+        apps = {"/runs": self._serve_runs, "/report": self._serve_report, "/static/*": self._serve_static}
+        for diagnostic in DIAGNOSTICS:
+            apps[f"/{diagnostic.name}"] = self._panel_route(diagnostic)
+        return apps
 
     def is_active(self) -> bool:
         # TensorBoard decides activity from data_plugin_names() and the data provider.
@@ -95,14 +93,18 @@ class DiagnosticsPlugin(base_plugin.TBPlugin):
     def _serve_report(self, request: Any) -> dict:
         return run_report(self._load_requested_run(request))
 
-    @_json_route
-    def _serve_gradients(self, request: Any) -> dict:
-        max_points = _int_arg(request, "max_points", DEFAULT_MAX_POINTS, MAX_POINTS_RANGE)
-        data = self._load_requested_run(request)
-        payload = gradients.panel_payload(data, max_points)
-        if payload is None:
-            raise BadRequest(f"run {data.run!r} has no gradient data", 404)
-        return payload
+    def _panel_route(self, diagnostic: Diagnostic) -> Callable:
+        """``GET <diagnostic>?run=&max_points=``: the data of that diagnostic's panel."""
+
+        def serve(self: "DiagnosticsPlugin", request: Any) -> dict:
+            max_points = _int_arg(request, "max_points", DEFAULT_MAX_POINTS, MAX_POINTS_RANGE)
+            data = self._load_requested_run(request)
+            payload = diagnostic.panel(data, max_points)
+            if payload is None:
+                raise BadRequest(f"run {data.run[:200]!r} has no {diagnostic.name} data", 404)
+            return payload
+
+        return _json_route(serve).__get__(self)
 
     @werkzeug.wrappers.Request.application
     def _serve_static(self, request: Any) -> werkzeug.Response:

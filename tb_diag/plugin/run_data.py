@@ -26,7 +26,9 @@ class FamilyBlocks:
     Attributes:
       steps: int64 ``[S]`` sorted training steps.
       values: float64 ``[S, layers, metrics]``; NaN where a layer did not exist at that step.
+        Per-step families (``schema.PER_STEP``): ``[S, metrics]``.
       present: bool ``[S, layers]``: the layer existed at that step (so a NaN there is real).
+        Per-step families: ``[S]``, all true.
     """
 
     steps: np.ndarray
@@ -44,6 +46,7 @@ class RunData:
       last_step: the last training step with data.
       families: decoded blocks by family name (``"gradients"`` ...).
       warnings: what was skipped and why, in words for the user.
+      documents: per document family name, ``(step, JSON object)`` pairs in step order.
     """
 
     run: str
@@ -51,6 +54,15 @@ class RunData:
     last_step: int
     families: dict[str, FamilyBlocks]
     warnings: list[str]
+    documents: dict[str, list[tuple[int, dict]]] = dataclasses.field(default_factory=dict)
+
+    def document_at(self, family_name: str, step: int | None = None) -> dict | None:
+        """The newest document of ``family_name`` written at or before ``step`` (default: the last)."""
+        chosen = None
+        for written_at, document in self.documents.get(family_name, []):
+            if step is None or written_at <= step:
+                chosen = document
+        return chosen
 
 
 def list_runs(provider: Any, ctx: Any, experiment_id: str) -> dict[str, list[str]]:
@@ -61,7 +73,7 @@ def list_runs(provider: Any, ctx: Any, experiment_id: str) -> dict[str, list[str
         families = sorted(
             schema.FAMILIES[tag].name
             for tag in listing[run]
-            if tag in schema.FAMILIES and schema.FAMILIES[tag] is not schema.LAYERS
+            if tag in schema.FAMILIES and schema.FAMILIES[tag].kind != schema.DOCUMENT
         )
         if families:
             runs[run] = families
@@ -105,11 +117,18 @@ def load_run(provider: Any, ctx: Any, experiment_id: str, run: str, listing: dic
     ).get(run, {})
     timeline = _LayerTimeline(events.get(schema.LAYERS.tag, []), warnings)
     decoded = {}
+    documents = {}
     for tag, family in families.items():
-        if family is not schema.LAYERS:
+        if family.kind == schema.PER_LAYER:
             decoded[family.name] = _decode_family(family, events.get(tag, []), timeline, warnings)
+        elif family.kind == schema.PER_STEP:
+            decoded[family.name] = _decode_step_family(family, events.get(tag, []), warnings)
+        elif family is not schema.LAYERS:
+            documents[family.name] = _decode_documents(family, events.get(tag, []), warnings)
     last_step = max((int(blocks.steps[-1]) for blocks in decoded.values() if blocks.steps.size), default=0)
-    return RunData(run=run, layers=timeline.all_layers, last_step=last_step, families=decoded, warnings=warnings)
+    return RunData(
+        run=run, layers=timeline.all_layers, last_step=last_step, families=decoded, warnings=warnings, documents=documents
+    )
 
 
 class _LayerTimeline:
@@ -172,6 +191,32 @@ def _decode_family(family: schema.Family, events: list[Any], timeline: _LayerTim
     values = np.stack([by_step[s][0] for s in steps])
     present = np.stack([by_step[s][1] for s in steps])
     return FamilyBlocks(steps=steps, values=values, present=present)
+
+
+def _decode_step_family(family: schema.Family, events: list[Any], warnings: list[str]) -> FamilyBlocks:
+    by_step: dict[int, np.ndarray] = {}
+    for event in events:
+        try:
+            block = schema.decode_step_block(family, np.asarray(event.numpy))
+        except schema.SchemaError as error:
+            warnings.append(f"skipped a {family.name} block at step {event.step}: {error}")
+            continue
+        first_step = event.step - block.shape[0] + 1
+        for offset, row in enumerate(block):
+            by_step[first_step + offset] = row
+    steps = np.array(sorted(by_step), dtype=np.int64)
+    values = np.stack([by_step[s] for s in steps]) if by_step else np.zeros((0, len(family.metrics)))
+    return FamilyBlocks(steps=steps, values=values, present=np.ones(steps.shape, dtype=bool))
+
+
+def _decode_documents(family: schema.Family, events: list[Any], warnings: list[str]) -> list[tuple[int, dict]]:
+    documents = []
+    for event in sorted(events, key=lambda e: e.step):
+        try:
+            documents.append((int(event.step), schema.decode_document(family, np.asarray(event.numpy))))
+        except schema.SchemaError as error:
+            warnings.append(f"skipped the {family.name} document at step {event.step}: {error}")
+    return documents
 
 
 def open_logdir(logdir: str) -> data_provider_lib.MultiplexerDataProvider:

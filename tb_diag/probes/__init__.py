@@ -2,5 +2,6 @@
 
 from tb_diag.probes.base import Probe
 from tb_diag.probes.gradients import GradientsProbe
+from tb_diag.probes.input import InputProbe
 
-PROBES: dict[str, type[Probe]] = {probe.name: probe for probe in (GradientsProbe,)}
+PROBES: dict[str, type[Probe]] = {probe.name: probe for probe in (GradientsProbe, InputProbe)}

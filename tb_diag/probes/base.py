@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any, ClassVar
 
 from tb_diag.core.layer_map import LayerMap
+from tb_diag.core.train_function import StepTimes
 from tb_diag.core.writer import SummaryWriter
 
 
@@ -17,10 +18,15 @@ class ProbeSetup:
     Attributes:
       layers: the model's layers owning trainable variables and which variable belongs to which.
       capacity: rows each in-graph ring buffer must hold (covers the steps between two flushes).
+      epoch: the epoch the first recorded step belongs to.
+      input_iterator: the iterator ``fit`` reads batches from (a ``tf.data`` iterator for every
+        input Keras accepts on TensorFlow), or ``None`` if unknown.
     """
 
     layers: LayerMap
     capacity: int
+    epoch: int = 0
+    input_iterator: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,8 +57,10 @@ class Probe(abc.ABC):
     """Records one diagnostic from the training step into in-graph buffers and writes them out.
 
     Lifecycle: ``start`` (eager, once per ``fit``: create buffers), ``before_apply`` /
-    ``after_apply`` (while the train step is traced or run eagerly: add recording ops), ``flush``
-    (on the host every few steps: read buffers, write one event per family).
+    ``after_apply`` (while the train step is traced or run eagerly: add recording ops around the
+    optimizer update), ``after_step`` (same, once the whole step has run, outside XLA),
+    ``on_epoch_begin`` (on the host), ``flush`` (on the host every few steps: read buffers, write
+    one event per family).
     """
 
     name: ClassVar[str]
@@ -67,6 +75,15 @@ class Probe(abc.ABC):
 
     def after_apply(self, update: ApplyStep, state: Any) -> None:
         """Runs just after the optimizer update."""
+
+    def after_step(self, step: Any, times: StepTimes) -> None:
+        """Runs after each whole step, in the outer train function (never XLA-compiled).
+
+        ``step`` is the int64 number of the step that just ran.
+        """
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        """On the host, before the first step of ``epoch`` (not called for the epoch ``start`` got)."""
 
     @abc.abstractmethod
     def flush(self, writer: SummaryWriter, first_step: int, last_step: int) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from tb_diag.plugin.diagnostics import gradients
+from tb_diag.plugin.diagnostics import gradients, input
 from tb_diag.plugin.findings import Finding
 from tb_diag.plugin.run_data import RunData
 
@@ -19,16 +19,19 @@ class Diagnostic:
     """A diagnostic's viewer-side entry points.
 
     Attributes:
-      name: the family name; also its key in the JSON report.
+      name: the family name; also its key in the JSON report and its panel's route.
       summarize: the run's summary for the report, or ``None`` if nothing was recorded.
       find: the findings its rules raise on the run.
+      panel: the panel's data for ``(run, max_points)``, or ``None`` if nothing was recorded.
     """
 
     name: str
     summarize: Callable[[RunData], dict | None]
     find: Callable[[RunData], list[Finding]]
+    panel: Callable[[RunData, int], dict | None]
 
 
 DIAGNOSTICS: list[Diagnostic] = [
-    Diagnostic(gradients.FAMILY.name, gradients.summarize, gradients.find),
+    Diagnostic(gradients.FAMILY.name, gradients.summarize, gradients.find, gradients.panel_payload),
+    Diagnostic(input.FAMILY.name, input.summarize, input.find, input.panel_payload),
 ]
