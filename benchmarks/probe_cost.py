@@ -10,9 +10,11 @@ variants' ``fit`` calls alternate in a shuffled order for several rounds. Each `
 Variants (public options only):
 
 * ``plain``: no callback.
-* ``no_probes``: ``DiagnosticsCallback(probes=[])``: the optimizer hook and the retrace, no ops.
-* ``gradients_only``: gradient norms every step, sampled measurements never
-  (``sample_every_steps`` larger than the run).
+* ``no_probes``: ``DiagnosticsCallback(probes=[])``: the optimizer hook, the retrace and the timed
+  train loop (three timestamps per step), no probe ops.
+* ``input_only``: ``probes=["input"]``: per-step wait/compute/host times.
+* ``gradients_only``: ``probes=["gradients"]``, gradient norms every step, sampled measurements
+  never (``sample_every_steps`` larger than the run).
 * ``default``: ``DiagnosticsCallback(log_dir)``.
 * ``sample_every_step``: ``sample_every_steps=1`` (weight norms and update ratios every step).
 
@@ -34,7 +36,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-VARIANTS = ("plain", "no_probes", "gradients_only", "default", "sample_every_step")
+VARIANTS = ("plain", "no_probes", "input_only", "gradients_only", "default", "sample_every_step")
 
 
 def _callbacks(variant: str, log_dir: str) -> list:
@@ -43,7 +45,8 @@ def _callbacks(variant: str, log_dir: str) -> list:
     return {
         "plain": [],
         "no_probes": [DiagnosticsCallback(log_dir, probes=[])],
-        "gradients_only": [DiagnosticsCallback(log_dir, sample_every_steps=10**9)],
+        "input_only": [DiagnosticsCallback(log_dir, probes=["input"])],
+        "gradients_only": [DiagnosticsCallback(log_dir, probes=["gradients"], sample_every_steps=10**9)],
         "default": [DiagnosticsCallback(log_dir)],
         "sample_every_step": [DiagnosticsCallback(log_dir, sample_every_steps=1)],
     }[variant]

@@ -197,7 +197,11 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             self._last_written_step = start_step
             self._writer.write_layers(start_step, list(layers.paths))
             setup = ProbeSetup(
-                layers=layers, capacity=self._capacity, epoch=self._epoch, input_iterator=self._input_iterator
+                layers=layers,
+                capacity=self._capacity,
+                counter=self._counter,
+                epoch=self._epoch,
+                input_iterator=self._input_iterator,
             )
             for name in self.probe_names:
                 probe = PROBES[name]()

@@ -19,9 +19,10 @@ ARTIFACTS = os.path.join(REPO, "artifacts")
 pytestmark = pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (make browser)")
 
 
-def open_tab(base_url: str, run: str, rows: int, screenshot: str) -> dict:
+def open_tab(base_url: str, run: str, rows: int, screenshot: str, *also: str) -> dict:
+    """Runs the e2e script; ``also`` = (another run to tick, where to save the Input panel)."""
     completed = subprocess.run(
-        ["node", SCRIPT, base_url, run, str(rows), screenshot],
+        ["node", SCRIPT, base_url, run, str(rows), screenshot, *also],
         cwd=os.path.join(REPO, "frontend"), capture_output=True, text=True, timeout=180,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -31,22 +32,29 @@ def open_tab(base_url: str, run: str, rows: int, screenshot: str) -> dict:
 def test_tab_draws_one_heatmap_row_per_layer_and_shows_the_findings(demo_logdir):
     os.makedirs(ARTIFACTS, exist_ok=True)
     screenshot = os.path.join(ARTIFACTS, "diagnostics_tab.png")
+    input_screenshot = os.path.join(ARTIFACTS, "input_panel.png")
     with running_tensorboard(str(demo_logdir), ready_run="vanishing/train") as base:
         # The first run (alphabetically: exploding) is selected on load; its MLP has 4 layers.
-        result = open_tab(base, "exploding/train", 4, screenshot)
+        result = open_tab(base, "exploding/train", 4, screenshot, "starved/train", input_screenshot)
     assert result["rows"] == 4
-    assert result["runToggles"] == 3
-    assert [f["id"] for f in result["findings"]] == ["exploding_gradients"]
-    assert "clipnorm" in result["findings"][0]["text"]
+    assert result["runToggles"] == 4
+    ids = [f["id"] for f in result["findings"]]
+    assert ids[0] == "exploding_gradients" and "clipnorm" in result["findings"][0]["text"]
+    # With the starved run ticked too, its input_bound warning is listed after the error.
+    assert "input_bound" in ids and "workers=4" in result["bodyText"]
+    assert {p["run"]: p["points"] for p in result["inputPoints"]} == {"exploding/train": 116, "starved/train": 116}
+    verdicts = [v["verdict"] for v in result["inputVerdicts"]]
+    assert verdicts[1] == "highly" and "Highly input-bound" in result["inputVerdicts"][1]["text"]
     assert result["dialogs"] == []
-    assert os.path.getsize(screenshot) > 10_000
+    assert os.path.getsize(screenshot) > 10_000 and os.path.getsize(input_screenshot) > 10_000
 
 
 def test_hostile_run_and_layer_names_show_literally_and_nothing_executes(tmp_path):
     import hostile_logdir
 
     hostile_logdir.write_valid_run(str(tmp_path / hostile_logdir.HOSTILE_RUN / "train"),
-                                   [hostile_logdir.HOSTILE_LAYER, hostile_logdir.SCRIPT_LAYER, "normal"])
+                                   [hostile_logdir.HOSTILE_LAYER, hostile_logdir.SCRIPT_LAYER, "normal"],
+                                   pipeline={"stages": [hostile_logdir.SCRIPT_LAYER, "batch"], "source": "in_memory"})
     run = f"{hostile_logdir.HOSTILE_RUN}/train"
     os.makedirs(ARTIFACTS, exist_ok=True)
     with running_tensorboard(str(tmp_path), ready_run=run) as base:

@@ -1,14 +1,17 @@
 // Opens the real TensorBoard in headless Chromium, selects the Diagnostics tab, waits until the
-// gradients heatmap of RUN has drawn EXPECTED_ROWS rows, saves a screenshot and prints a JSON
-// summary on stdout. Driven by tests/test_browser.py (which starts TensorBoard).
+// gradients heatmap of RUN has drawn EXPECTED_ROWS rows and its input step chart is drawn, saves a
+// screenshot and prints a JSON summary on stdout. With ALSO_RUN, that run is ticked too and, once
+// its input chart is drawn, the Input panel is saved to INPUT_SCREENSHOT. Driven by
+// tests/test_browser.py (which starts TensorBoard).
 //
-// Usage: node e2e/diagnostics_tab.mjs <base-url> <run> <expected-rows> <screenshot.png>
+// Usage: node e2e/diagnostics_tab.mjs <base-url> <run> <expected-rows> <screenshot.png> [also-run input-screenshot.png]
 import { chromium } from "playwright-core";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const [baseUrl, run, expectedRows, screenshot] = process.argv.slice(2);
+const [baseUrl, run, expectedRows, screenshot, alsoRun, inputScreenshot] = process.argv.slice(2);
+const quoted = (text) => text.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
 const userDataDir = mkdtempSync(join(tmpdir(), "tb-diag-chromium-"));
 const context = await chromium.launchPersistentContext(userDataDir, {
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -25,17 +28,37 @@ try {
   await page.goto(baseUrl, { waitUntil: "domcontentloaded" });
   await page.getByText("Diagnostics", { exact: true }).first().click({ timeout: 60_000 });
   const frame = page.frameLocator('iframe[src*="plugin_entry.html?name=tb_diag"]');
-  const heatmap = frame.locator(`[data-testid="gradients-heatmap"][data-run="${run.replace(/"/g, '\\"')}"]`);
+  const heatmap = frame.locator(`[data-testid="gradients-heatmap"][data-run="${quoted(run)}"]`);
   await heatmap.waitFor({ state: "attached", timeout: 60_000 });
   await frame.locator(`[data-testid="gradients-heatmap"][data-rows="${expectedRows}"]`).first().waitFor({ timeout: 60_000 });
   result.rows = Number(await heatmap.getAttribute("data-rows"));
+  await frame.locator(`[data-testid="input-step-chart"][data-run="${quoted(run)}"]`).waitFor({ state: "attached", timeout: 60_000 });
+  await page.waitForTimeout(500); // let the charts' animation settle before the picture
+  await page.screenshot({ path: screenshot, fullPage: true });
+  if (alsoRun) {
+    await frame.locator(`[data-testid="run-toggle"][data-run="${quoted(alsoRun)}"]`).check();
+    await frame.locator(`[data-testid="input-step-chart"][data-run="${quoted(alsoRun)}"]`).waitFor({ state: "attached", timeout: 60_000 });
+    // The panel picture comes from the tab's page opened on its own (no TensorBoard chrome on top).
+    const tab = await context.newPage();
+    await tab.goto(new URL("data/plugin_entry.html?name=tb_diag", baseUrl.endsWith("/") ? baseUrl : `${baseUrl}/`).href);
+    await tab.locator(`[data-testid="run-toggle"][data-run="${quoted(run)}"]`).uncheck();
+    await tab.locator(`[data-testid="run-toggle"][data-run="${quoted(alsoRun)}"]`).check();
+    await tab.locator(`[data-testid="input-step-chart"][data-run="${quoted(alsoRun)}"]`).waitFor({ state: "attached", timeout: 60_000 });
+    await tab.waitForTimeout(500);
+    await tab.locator('[data-panel="input"]').screenshot({ path: inputScreenshot });
+    await tab.close();
+  }
+  // After ALSO_RUN was ticked: findings and text of both runs.
+  await frame.getByText("Loading findings…").waitFor({ state: "detached", timeout: 60_000 });
   result.findings = await frame.locator('[data-testid="finding"]').evaluateAll((items) =>
     items.map((item) => ({ id: item.getAttribute("data-finding-id"), text: item.textContent })));
   result.runToggles = await frame.locator('[data-testid="run-toggle"]').count();
   result.bodyText = await frame.locator("body").innerText();
   result.injectedImages = await frame.locator("img").count();
-  await page.waitForTimeout(500); // let the charts' animation settle before the picture
-  await page.screenshot({ path: screenshot, fullPage: true });
+  result.inputVerdicts = await frame.locator('[data-testid="input-verdict"]').evaluateAll((items) =>
+    items.map((item) => ({ verdict: item.getAttribute("data-verdict"), text: item.textContent })));
+  result.inputPoints = await frame.locator('[data-testid="input-step-chart"]').evaluateAll((items) =>
+    items.map((item) => ({ run: item.getAttribute("data-run"), points: Number(item.getAttribute("data-points")) })));
 } finally {
   await context.close();
 }

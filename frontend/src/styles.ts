@@ -67,6 +67,14 @@ body {
 .tbd-chart-title { font-weight: 500; overflow-wrap: anywhere; }
 .tbd-chart { width: 100%; min-width: 0; }
 .tbd-chart-line { height: 300px; }
+.tbd-chart-short { height: 200px; }
+.tbd-verdict { margin: 4px 0; font-weight: 500; font-size: 14px; }
+.tbd-verdict-highly { color: var(--tbd-error); }
+.tbd-verdict-moderately { color: var(--tbd-warning); }
+.tbd-verdict-not { color: #2e7d32; }
+.tbd-table { border-collapse: collapse; margin-top: 12px; font-variant-numeric: tabular-nums; }
+.tbd-table th, .tbd-table td { border-bottom: 1px solid var(--tbd-border); padding: 3px 12px 3px 0; text-align: left; }
+.tbd-table th { font-weight: 500; color: var(--tbd-muted); }
 .tbd-layer-chart { display: flex; gap: 12px; align-items: stretch; }
 .tbd-layer-chart .tbd-chart { flex: 1; }
 .tbd-layer-picker { flex: 0 0 220px; display: flex; flex-direction: column; max-height: 300px; }

@@ -30,18 +30,17 @@ class StepCounter:
 
 
 class RingBuffer:
-    """``capacity`` rows of ``row_shape`` float32 values, row ``step % capacity`` for each step."""
+    """``capacity`` rows of ``row_shape`` values (float32 unless ``dtype``), row ``step % capacity`` per step."""
 
-    def __init__(self, name: str, row_shape: tuple[int, ...], capacity: int):
+    def __init__(self, name: str, row_shape: tuple[int, ...], capacity: int, dtype: tf.DType = tf.float32):
         self.capacity = capacity
-        self._variable = tf.Variable(
-            tf.zeros((capacity, *row_shape), tf.float32), trainable=False, name=f"tb_diag_{name}"
-        )
+        self._dtype = dtype
+        self._variable = tf.Variable(tf.zeros((capacity, *row_shape), dtype), trainable=False, name=f"tb_diag_{name}")
 
     def record(self, step: tf.Tensor, row: tf.Tensor) -> None:
         """In the train step: stores ``row`` for ``step`` (one scatter, XLA-compatible)."""
         index = tf.math.floormod(step, self.capacity)[None]
-        self._variable.scatter_update(tf.IndexedSlices(tf.cast(row, tf.float32)[None], index))
+        self._variable.scatter_update(tf.IndexedSlices(tf.cast(row, self._dtype)[None], index))
 
     def read_steps(self, first_step: int, last_step: int) -> np.ndarray:
         """On the host: rows for steps ``first_step..last_step`` (at most ``capacity`` of them)."""

@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any, ClassVar
 
 from tb_diag.core.layer_map import LayerMap
+from tb_diag.core.ring_buffer import StepCounter
 from tb_diag.core.train_function import StepTimes
 from tb_diag.core.writer import SummaryWriter
 
@@ -18,6 +19,7 @@ class ProbeSetup:
     Attributes:
       layers: the model's layers owning trainable variables and which variable belongs to which.
       capacity: rows each in-graph ring buffer must hold (covers the steps between two flushes).
+      counter: the training-step counter (``read()`` on the host gives the last step run).
       epoch: the epoch the first recorded step belongs to.
       input_iterator: the iterator ``fit`` reads batches from (a ``tf.data`` iterator for every
         input Keras accepts on TensorFlow), or ``None`` if unknown.
@@ -25,6 +27,7 @@ class ProbeSetup:
 
     layers: LayerMap
     capacity: int
+    counter: StepCounter
     epoch: int = 0
     input_iterator: Any = None
 

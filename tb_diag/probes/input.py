@@ -60,37 +60,45 @@ class InputProbe(Probe):
       the first step of each epoch, where it would include validation and epoch-end callbacks;
     * ``epoch``: the epoch the step belongs to.
 
-    Once per ``fit`` it also writes what the ``tf.data`` pipeline is made of, so the remedies can
-    name the stage to change.
+    The step only stores its three raw timestamps (one float64 scatter); durations and epochs are
+    worked out on the host when the buffer is written. Once per ``fit`` it also writes what the
+    ``tf.data`` pipeline is made of, so the remedies can name the stage to change.
     """
 
     name = "input"
 
     def start(self, setup: ProbeSetup) -> None:
-        self._buffer = RingBuffer(self.name, (len(schema.INPUT.metrics),), setup.capacity)
-        self._epoch = tf.Variable(float(setup.epoch), trainable=False, name="tb_diag_input_epoch")
-        # When the previous step finished; negative = no previous step in this epoch.
-        self._previous_finish = tf.Variable(np.float64(-1.0), trainable=False, name="tb_diag_input_previous")
+        self._buffer = RingBuffer(self.name, (3,), setup.capacity, dtype=tf.float64)
+        self._counter = setup.counter
+        # (first step, epoch) of every epoch begun in this fit, in order.
+        self._epoch_starts = [(setup.counter.read() + 1, setup.epoch)]
+        # When the last written step finished, and its number (to know a block follows it).
+        self._previous_finish: float | None = None
+        self._previous_step = -1
         self._pipeline = describe_pipeline(setup.input_iterator)
         self._pipeline_written = False
 
     def after_step(self, step: Any, times: StepTimes) -> None:
-        previous = self._previous_finish.read_value()
-        host = tf.where(previous < 0.0, tf.constant(schema.NOT_SAMPLED, tf.float64), times.started - previous)
-        row = tf.stack([times.fetched - times.started, times.finished - times.fetched, host, tf.cast(self._epoch, tf.float64)])
-        self._buffer.record(step, row)
-        with tf.control_dependencies([previous]):
-            self._previous_finish.assign(times.finished)
+        self._buffer.record(step, tf.stack([times.started, times.fetched, times.finished]))
 
     def on_epoch_begin(self, epoch: int) -> None:
-        self._epoch.assign(float(epoch))
-        self._previous_finish.assign(-1.0)
+        self._epoch_starts.append((self._counter.read() + 1, epoch))
 
     def flush(self, writer: SummaryWriter, first_step: int, last_step: int) -> None:
         if not self._pipeline_written:
             writer.write_document(schema.INPUT_PIPELINE, first_step - 1, self._pipeline)
             self._pipeline_written = True
-        writer.write_block(schema.INPUT, last_step, self._buffer.read_steps(first_step, last_step))
+        started, fetched, finished = self._buffer.read_steps(first_step, last_step).T
+        steps = np.arange(first_step, last_step + 1)
+        follows = self._previous_finish is not None and self._previous_step == first_step - 1
+        previous = np.concatenate([[self._previous_finish if follows else np.nan], finished[:-1]])
+        host = started - previous
+        epoch_firsts = np.array([step for step, _ in self._epoch_starts])
+        host[np.isin(steps, epoch_firsts) | np.isnan(host)] = schema.NOT_SAMPLED
+        epochs = np.array([epoch for _, epoch in self._epoch_starts])[np.searchsorted(epoch_firsts, steps, side="right") - 1]
+        block = np.stack([fetched - started, finished - fetched, host, epochs], axis=1)
+        writer.write_block(schema.INPUT, last_step, block)
+        self._previous_finish, self._previous_step = float(finished[-1]), last_step
 
 
 def describe_pipeline(iterator: Any) -> dict:

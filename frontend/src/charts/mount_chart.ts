@@ -3,7 +3,7 @@
  * bundle contains, and mounting a chart whose lifetime follows the panel's AbortSignal.
  */
 
-import { HeatmapChart, LineChart } from "echarts/charts";
+import { BarChart, HeatmapChart, LineChart } from "echarts/charts";
 import {
   DataZoomComponent,
   GridComponent,
@@ -15,6 +15,7 @@ import * as echarts from "echarts/core";
 import { CanvasRenderer } from "echarts/renderers";
 
 echarts.use([
+  BarChart,
   HeatmapChart,
   LineChart,
   GridComponent,

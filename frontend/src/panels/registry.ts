@@ -5,6 +5,7 @@
 
 import type { DiagnosticsApi, RunInfo } from "../api";
 import { gradientsPanel } from "./gradients";
+import { inputPanel } from "./input";
 
 /** A selected run that recorded the panel's family (as listed by `GET runs`). */
 export type RunSelection = RunInfo;
@@ -29,4 +30,4 @@ export interface Panel {
 }
 
 /** Every panel, in the order they appear on the page. */
-export const PANELS: readonly Panel[] = [gradientsPanel];
+export const PANELS: readonly Panel[] = [gradientsPanel, inputPanel];
