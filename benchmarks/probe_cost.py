@@ -13,6 +13,8 @@ Variants (public options only):
 * ``no_probes``: ``DiagnosticsCallback(probes=[])``: the optimizer hook, the retrace and the timed
   train loop (three timestamps per step), no probe ops.
 * ``input_only``: ``probes=["input"]``: per-step wait/compute/host times.
+* ``activations_only``: ``probes=["activations"]``: layer-output statistics every 10th step.
+* ``activations_every_step``: the same with ``sample_every_steps=1``.
 * ``gradients_only``: ``probes=["gradients"]``, gradient norms every step, sampled measurements
   never (``sample_every_steps`` larger than the run).
 * ``default``: ``DiagnosticsCallback(log_dir)``.
@@ -36,7 +38,16 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-VARIANTS = ("plain", "no_probes", "input_only", "gradients_only", "default", "sample_every_step")
+VARIANTS = (
+    "plain",
+    "no_probes",
+    "input_only",
+    "gradients_only",
+    "activations_only",
+    "activations_every_step",
+    "default",
+    "sample_every_step",
+)
 
 
 def _callbacks(variant: str, log_dir: str) -> list:
@@ -46,6 +57,8 @@ def _callbacks(variant: str, log_dir: str) -> list:
         "plain": [],
         "no_probes": [DiagnosticsCallback(log_dir, probes=[])],
         "input_only": [DiagnosticsCallback(log_dir, probes=["input"])],
+        "activations_only": [DiagnosticsCallback(log_dir, probes=["activations"])],
+        "activations_every_step": [DiagnosticsCallback(log_dir, probes=["activations"], sample_every_steps=1)],
         "gradients_only": [DiagnosticsCallback(log_dir, probes=["gradients"], sample_every_steps=10**9)],
         "default": [DiagnosticsCallback(log_dir)],
         "sample_every_step": [DiagnosticsCallback(log_dir, sample_every_steps=1)],

@@ -1,10 +1,12 @@
-"""Trains four small models with DiagnosticsCallback so the Diagnostics tab has something to say.
+"""Trains five small models with DiagnosticsCallback so the Diagnostics tab has something to say.
 
 * ``healthy``: a ReLU MLP with Adam: no findings.
 * ``exploding``: the same MLP with plain SGD at a learning rate too high for it: the gradient norm
   grows by 10^14 in a few steps, then goes NaN (an ``exploding_gradients`` error).
 * ``vanishing``: a deep stack of sigmoid layers: the first layers get gradients thousands of times
   smaller than the last (a ``vanishing_gradients`` warning).
+* ``unscaled``: the MLP fed raw features 100x larger (say, centimetres instead of metres), with
+  Adam at 1e-2: an ``unnormalized_inputs`` warning, and ReLU units that die (``dead_relu``).
 * ``starved``: the healthy model fed by a ``keras.utils.PyDataset`` that spends 10 ms in Python on
   every batch (a slow augmentation) without workers: an ``input_bound`` warning.
 
@@ -88,7 +90,22 @@ class SlowAugmentation(keras.utils.PyDataset):
         return self.x[batch], self.y[batch]
 
 
-DEMOS = {"healthy": build_healthy, "exploding": build_exploding, "vanishing": build_vanishing, "starved": build_healthy}
+def build_unscaled() -> keras.Model:
+    """The MLP with Adam at 1e-2 (fine for scaled inputs, too much for these)."""
+    model = relu_mlp()
+    model.compile(keras.optimizers.Adam(1e-2), "mse")
+    return model
+
+
+DEMOS = {
+    "healthy": build_healthy,
+    "exploding": build_exploding,
+    "vanishing": build_vanishing,
+    "unscaled": build_unscaled,
+    "starved": build_healthy,
+}
+# Demos whose inputs are not what make_data gives: the factor their features are multiplied by.
+INPUT_SCALE = {"unscaled": 100.0}
 BATCH_SIZE = 32
 VALIDATION_SPLIT = 0.1
 
@@ -97,6 +114,7 @@ def train(name: str, logdir: str, epochs: int = 3, seed: int = 0) -> keras.callb
     """Trains demo ``name`` into ``<logdir>/<name>`` with both TensorBoard and tb_diag callbacks."""
     keras.utils.set_random_seed(seed)
     x, y = make_data(seed=seed)
+    x = x * INPUT_SCALE.get(name, 1.0)
     run_dir = os.path.join(logdir, name)
     model = DEMOS[name]()
     callbacks = [keras.callbacks.TensorBoard(run_dir), DiagnosticsCallback(run_dir)]

@@ -11,12 +11,13 @@ import keras
 import tensorflow as tf
 
 from tb_diag.core.hooks import OptimizerApplyHook
+from tb_diag.core.layer_calls import LayerCallHook
 from tb_diag.core.layer_map import map_layers
 from tb_diag.core.ring_buffer import StepCounter
 from tb_diag.core.train_function import StepTimes, make_timed_train_function
 from tb_diag.core.writer import SummaryWriter
 from tb_diag.probes import PROBES
-from tb_diag.probes.base import ApplyStep, Probe, ProbeSetup
+from tb_diag.probes.base import ApplyStep, LayerCall, Probe, ProbeSetup
 
 # Keras' TensorBoard callback writes training data under <log_dir>/train; so do we, so both
 # callbacks given the same log_dir show up as one run in TensorBoard.
@@ -85,6 +86,9 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self.probe_names = tuple(probes)
         self._probes: list[Probe] = []
         self._hook: OptimizerApplyHook | None = None
+        self._layer_hook: LayerCallHook | None = None
+        # The graph of the train step being traced (or _EAGER_STEP while a run_eagerly step runs).
+        self._step_graph: Any = None
         self._writer: SummaryWriter | None = None
         self._counter: StepCounter | None = None
         self._layer_of_variable: dict[int, int] = {}
@@ -155,7 +159,22 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self._counter = None
         self._hook = OptimizerApplyHook(optimizer, self._on_apply)
         self._hook.install()
+        self._install_layer_hook()
         model.train_function = self._dispatching_train_function()
+
+    def _install_layer_hook(self) -> None:
+        wanting = [name for name in self.probe_names if PROBES[name].wants_layer_calls]
+        if not wanting:
+            return
+        self._layer_hook = LayerCallHook(self.model, self._on_layer_call)
+        try:
+            self._layer_hook.install()
+        except Exception as error:
+            self._layer_hook.remove()
+            self._layer_hook = None
+            self.probe_names = tuple(name for name in self.probe_names if name not in wanting)
+            for name in wanting:
+                self._warn(name, f"disabled the {name} probe: the model's layers cannot be wrapped ({type(error).__name__}: {error}); training continues")
 
     def _dispatching_train_function(self) -> Any:
         """Two fresh, timed traces of the train step (light and sampled) and the function choosing one.
@@ -164,27 +183,46 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         fit would otherwise reuse the old, hook-less trace). Which trace a step belongs to is a
         Python choice per execution, so neither trace carries a tf.cond gate.
         """
-        light = make_timed_train_function(self.model, self._on_step_end)
-        sampled = make_timed_train_function(self.model, self._on_step_end)
+        traces = self._fresh_traces()
         every = max(1, self.sample_every_steps // self._steps_per_execution)
         self._executions = 0
         self._input_iterator = None
 
         def train_function(iterator: Any) -> Any:
+            nonlocal traces
             if self._input_iterator is None:
                 self._input_iterator = iterator
             # The first execution is sampled, so even a short fit has the sampled values.
             self._tracing_sampled = self._executions % every == 0
             self._executions += 1
-            return (sampled if self._tracing_sampled else light)(iterator)
+            outputs = traces[self._tracing_sampled](iterator)
+            # Probes discover what they record while the sampled step is traced.
+            if self._tracing_sampled and any([self._retrace_needed(probe) for probe in list(self._probes)]):
+                traces = self._fresh_traces()
+            return outputs
+
+        return train_function
+
+    def _fresh_traces(self) -> dict[bool, Any]:
+        """New, untraced train functions: ``{sampled: function}``."""
+        return {
+            sampled: make_timed_train_function(self.model, self._on_step_end, self._step_context)
+            for sampled in (False, True)
+        }
+
+    def _retrace_needed(self, probe: Probe) -> bool:
+        with self._guard(probe.name):
+            return probe.needs_retrace()
+        return False
 
         return train_function
 
     def _start_probes(self) -> None:
-        """Maps layers and creates the probes' buffers, at the first update of this fit.
+        """Maps layers and creates the probes' buffers, at the start of the first step of this fit.
 
-        Done here rather than in on_train_begin because a subclassed model may only be built by
-        its first forward pass, inside the first trace; ``init_scope`` creates the buffers eagerly.
+        Done inside the first trace rather than in on_train_begin because a subclassed model may
+        only be built by its first forward pass (then this waits for the first update);
+        ``init_scope`` creates the buffers eagerly.
         """
         with tf.init_scope():
             layers = map_layers(self.model)
@@ -210,6 +248,9 @@ class DiagnosticsCallback(keras.callbacks.Callback):
                     self._probes.append(probe)
 
     def _stop(self) -> None:
+        if self._layer_hook is not None:
+            self._layer_hook.remove()
+            self._layer_hook = None
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
@@ -223,6 +264,39 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self._writer = None
 
     # Inside the train step ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _step_context(self, data: Any) -> Iterator[None]:
+        """Marks the graph of the train step being traced, so layer calls elsewhere are ignored."""
+        self._step_graph = _EAGER_STEP if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
+        if self._counter is None and self._writer is not None and self.model.built and self.model.trainable_weights:
+            # Start here rather than at the first update when possible: probes that see the forward
+            # pass create their buffers in this first trace, the only one allowed to create variables.
+            with self._guard("setup"):
+                self._start_probes()
+        try:
+            for probe in self._probes_with("on_step_start"):
+                with self._guard(probe.name):
+                    probe.on_step_start(data, self._tracing_sampled)
+            yield
+        finally:
+            self._step_graph = None
+
+    def _on_layer_call(self, path: str, layer: Any, args: tuple, outputs: Any) -> None:
+        if self._step_graph is None:
+            return
+        current = _EAGER_STEP if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
+        if current is not self._step_graph:
+            # Keras building into a scratch graph, or a call inside a loop body of the step.
+            return
+        call = LayerCall(path=path, layer=layer, inputs=args, outputs=outputs, sampled=self._tracing_sampled)
+        for probe in self._probes_with("on_layer_call"):
+            with self._guard(probe.name):
+                probe.on_layer_call(call)
+
+    def _probes_with(self, hook: str) -> list[Probe]:
+        """The running probes that override ``hook`` (the others need not be called)."""
+        return [probe for probe in self._probes if getattr(type(probe), hook) is not getattr(Probe, hook)]
 
     def _on_apply(self, grads: list[Any], variables: list[Any], apply_update: Any) -> Any:
         if self._counter is None and self._writer is not None:
@@ -258,7 +332,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
     def _on_step_end(self, times: StepTimes) -> None:
         if self._counter is None:
             return
-        probes = [probe for probe in self._probes if type(probe).after_step is not Probe.after_step]
+        probes = self._probes_with("after_step")
         if not probes:
             return
         with tf.control_dependencies([times.finished]):
@@ -319,6 +393,10 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             return
         self._warned.add(cause)
         warnings.warn(f"tb_diag: {message}", DiagnosticsWarning, stacklevel=3)
+
+
+# Stands for "the train step running eagerly" where a traced step would have its graph.
+_EAGER_STEP = object()
 
 
 def _loss_scale(optimizer: Any) -> Any | None:

@@ -59,6 +59,10 @@ def print_report(document: dict, out: TextIO) -> None:
         if gradients:
             largest = max(gradients, key=lambda layer: _sortable(gradients[layer]["max"]))
             print(f"  gradients: largest norm {gradients[largest]['max']:.3g} in '{largest}'", file=out)
+        calls = run.get("activations") or {}
+        if calls:
+            latest = max(entry["step"] for entry in calls.values())
+            print(f"  activations: {len(calls)} layer calls and inputs, latest sample at step {latest}", file=out)
         timing = run.get("input") or {}
         if timing.get("verdict") is not None:
             print(

@@ -56,11 +56,16 @@ DOCUMENT = "document"  # a JSON object as a scalar string
 
 @dataclasses.dataclass(frozen=True)
 class Family:
-    """One kind of recorded data: its tag, the names of its metric axis in order, and its layout."""
+    """One kind of recorded data: its tag, the names of its metric axis in order, and its layout.
+
+    ``rows`` (per-layer families) names the document family whose ``{"layers": [...]}`` lists the
+    block's rows: the layers owning weights (``"layers"``) or, e.g., every layer call.
+    """
 
     name: str
     metrics: tuple[str, ...]
     kind: str = PER_LAYER
+    rows: str = "layers"
 
     @property
     def tag(self) -> str:
@@ -76,7 +81,22 @@ INPUT = Family("input", ("wait_s", "compute_s", "host_s", "epoch"), PER_STEP)
 # What the input pipeline is made of: {"source": ..., "stages": [...], ...} (see probes/input.py).
 INPUT_PIPELINE = Family("input_pipeline", (), DOCUMENT)
 
-FAMILIES: dict[str, Family] = {family.tag: family for family in (LAYERS, GRADIENTS, INPUT, INPUT_PIPELINE)}
+# Every layer call of the sampled train steps (and the model inputs): rows listed by the
+# ``activation_calls`` document, ``{"layers": [row names], "calls": [{"name", "layer", "activation",
+# "kind"}]}``; sampled steps only (a block holds every step; unsampled rows are NOT_SAMPLED).
+ACTIVATION_CALLS = Family("activation_calls", (), DOCUMENT)
+HISTOGRAM_BINS = 16
+ACTIVATIONS = Family(
+    "activations",
+    ("mean", "std", "min", "max", "zero_fraction", "dead_fraction", "saturation", "feature_spread")
+    + tuple(f"hist_{i}" for i in range(HISTOGRAM_BINS)),
+    PER_LAYER,
+    rows=ACTIVATION_CALLS.name,
+)
+
+FAMILIES: dict[str, Family] = {
+    family.tag: family for family in (LAYERS, GRADIENTS, INPUT, INPUT_PIPELINE, ACTIVATION_CALLS, ACTIVATIONS)
+}
 
 
 def summary_metadata(family: Family) -> summary_pb2.SummaryMetadata:
@@ -149,13 +169,13 @@ def encode_layers(layer_paths: list[str]) -> summary_pb2.TensorProto:
     return encode_document({"layers": list(layer_paths)})
 
 
-def decode_layers(value: np.ndarray) -> list[str]:
-    """Decodes the value stored under the ``tb_diag/layers`` tag.
+def decode_layers(value: np.ndarray, family: Family = LAYERS) -> list[str]:
+    """Decodes a row list: the ``tb_diag/layers`` tag (or another row document's ``layers`` key).
 
     Raises:
       SchemaError: the value is not a JSON document with a list of strings under ``layers``.
     """
-    layers = decode_document(LAYERS, value).get("layers")
+    layers = decode_document(family, value).get("layers")
     if not isinstance(layers, list) or not all(isinstance(name, str) for name in layers):
         raise SchemaError("layer list is not a list of strings")
     return layers

@@ -33,9 +33,21 @@ def input_block(steps: int) -> np.ndarray:
     return block
 
 
-def write_valid_run(run_dir: str, layers: list[str], steps: int = 20, pipeline: dict | None = None) -> None:
+def activations_block(steps: int, calls: int) -> np.ndarray:
+    """Every step sampled: mean 0.5, std 1, range -2..2, 10% zeros, no dead/saturation, flat histogram."""
+    row = np.full(len(schema.ACTIVATIONS.metrics), 1.0 / schema.HISTOGRAM_BINS, np.float32)
+    row[:8] = [0.5, 1.0, -2.0, 2.0, 0.1, schema.NOT_SAMPLED, schema.NOT_SAMPLED, schema.NOT_SAMPLED]
+    return np.tile(row, (steps, calls, 1))
+
+
+def write_valid_run(run_dir: str, layers: list[str], steps: int = 20, pipeline: dict | None = None,
+                    calls: list | None = None) -> None:
     writer = SummaryWriter(run_dir)
     writer.write_layers(0, layers)
+    names = ["input", *layers]
+    writer.write_document(schema.ACTIVATION_CALLS, 0, {"layers": names, "calls": calls if calls is not None else [
+        {"name": name, "layer": name, "activation": "linear", "kind": "input" if name == "input" else "layer"} for name in names]})
+    writer.write_block(schema.ACTIVATIONS, steps, activations_block(steps, len(names)))
     writer.write_block(schema.GRADIENTS, steps, gradients_block(steps, len(layers)))
     writer.write_document(schema.INPUT_PIPELINE, 0, pipeline or {"stages": ["prefetch", "batch"], "source": "in_memory", "prefetch": True})
     writer.write_block(schema.INPUT, steps, input_block(steps))
@@ -65,7 +77,8 @@ def build(logdir: str) -> dict[str, str]:
     write_valid_run(run("healthy"), ["dense", "dense_1"])
     write_valid_run(run("hostile_names", HOSTILE_RUN), [HOSTILE_LAYER, SCRIPT_LAYER, "normal"],
                     pipeline={"stages": [HOSTILE_LAYER, 7, None], "source": SCRIPT_LAYER, "python": "yes"})
-    write_valid_run(run("mistyped_pipeline"), ["dense"], pipeline={"stages": "prefetch", "prefetch": [1]})
+    write_valid_run(run("mistyped_pipeline"), ["dense"], pipeline={"stages": "prefetch", "prefetch": [1]},
+                    calls=[{"name": "input", "layer": 3, "activation": None}, "not a dict", {"name": ["dense"]}])
     bad_input = run("bad_input_blocks")
     write_valid_run(bad_input, ["dense"])
     write_raw(bad_input, schema.INPUT.tag, schema.summary_metadata(schema.INPUT).plugin_data.content,

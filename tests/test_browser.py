@@ -33,11 +33,16 @@ def test_tab_draws_one_heatmap_row_per_layer_and_shows_the_findings(demo_logdir)
     os.makedirs(ARTIFACTS, exist_ok=True)
     screenshot = os.path.join(ARTIFACTS, "diagnostics_tab.png")
     input_screenshot = os.path.join(ARTIFACTS, "input_panel.png")
+    activations_screenshot = os.path.join(ARTIFACTS, "activations_panel.png")
     with running_tensorboard(str(demo_logdir), ready_run="vanishing/train") as base:
         # The first run (alphabetically: exploding) is selected on load; its MLP has 4 layers.
-        result = open_tab(base, "exploding/train", 4, screenshot, "starved/train", input_screenshot)
+        result = open_tab(base, "exploding/train", 4, screenshot, "starved/train", input_screenshot,
+                          "unscaled/train", activations_screenshot)
     assert result["rows"] == 4
-    assert result["runToggles"] == 4
+    assert result["runToggles"] == 5
+    assert [row["call"] for row in result["activationRows"]][:5] == ["input", "hidden_1", "hidden_2", "hidden_3", "output"]
+    assert "input" in result["panelRunFlaggedCalls"]  # unnormalized_inputs, highlighted
+    assert os.path.getsize(activations_screenshot) > 10_000
     ids = [f["id"] for f in result["findings"]]
     assert ids[0] == "exploding_gradients" and "clipnorm" in result["findings"][0]["text"]
     # With the starved run ticked too, its input_bound warning is listed after the error.

@@ -32,7 +32,7 @@ def test_report_json_follows_the_documented_shape(demo_logdir):
     document = json.loads(result.stdout)  # strict JSON: non-finite floats are strings
     assert document["schema"] == 1
     runs = {run["run"]: run for run in document["runs"]}
-    assert set(runs) == {"exploding/train", "healthy/train", "starved/train", "vanishing/train"}
+    assert set(runs) == {"exploding/train", "healthy/train", "starved/train", "unscaled/train", "vanishing/train"}
     healthy = runs["healthy/train"]
     assert set(healthy) >= {"run", "steps", "layers", "gradients", "findings"}
     # Tiny steps may make fetching batches a noticeable share (an info finding), never worse.
@@ -41,6 +41,9 @@ def test_report_json_follows_the_documented_shape(demo_logdir):
     assert runs["exploding/train"]["gradients"]["hidden_1"]["max"] == "NaN"
     finding = runs["exploding/train"]["findings"][0]
     assert set(finding) == {"id", "severity", "step", "layer", "title", "detail", "remedy"}
+    unscaled = runs["unscaled/train"]
+    assert set(unscaled["activations"]["input"]) == {"mean", "std", "zero_fraction", "dead_fraction", "saturation", "step"}
+    assert {"unnormalized_inputs", "dead_relu"} <= {f["id"] for f in unscaled["findings"]}
     starved = runs["starved/train"]["input"]
     assert {"wait_fraction", "verdict", "step_p50_s", "step_p95_s"} <= set(starved)
     assert starved["verdict"] == "highly" and starved["pipeline"]["python"] is True

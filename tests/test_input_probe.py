@@ -15,7 +15,7 @@ from tb_diag.plugin.run_data import load_logdir
 from tb_diag.probes.input import describe_pipeline
 
 PLANTED_DELAY_S = 0.03
-BATCHES = 12
+BATCHES = 24
 
 
 def read_run(log_dir):
@@ -74,9 +74,10 @@ def slow_inputs(x, y):
 @pytest.mark.parametrize("options", [{}, {"jit_compile": True}, {"steps_per_execution": 3}, {"jit_compile": True, "steps_per_execution": 3}],
                          ids=["graph", "xla", "spe3", "xla-spe3"])
 @pytest.mark.parametrize("kind", ["tf.data, unknown cardinality", "python generator", "PyDataset"])
-def test_planted_delay_is_measured_as_wait_and_judged_highly_input_bound(tmp_path, regression_data, kind, options):
+def test_planted_delay_is_measured_as_wait_and_judged_highly_input_bound(tmp_path, kind, options):
     """A fixed sleep per batch shows up as the per-step wait (within 20%), for every input kind and compile option."""
-    x, y = regression_data
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(BATCHES * 16, 8)).astype("float32"), rng.normal(size=(BATCHES * 16, 1)).astype("float32")
     model = mlp()
     model.compile("adam", "mse", **options)
     args, kwargs = slow_inputs(x, y)[kind]()
@@ -84,8 +85,11 @@ def test_planted_delay_is_measured_as_wait_and_judged_highly_input_bound(tmp_pat
     run = read_run(tmp_path)
     series = input_series(run)
     assert series.steps.tolist() == list(range(1, BATCHES + 1))
-    # tf.data may prefetch a batch while the step runs, so the wait is the delay minus the overlap.
-    assert PLANTED_DELAY_S * 0.8 <= np.median(series.wait) <= PLANTED_DELAY_S * 1.2
+    # tf.data may prefetch while the step runs, so a wait is the delay minus the overlap; while the
+    # first steps trace and compile (up to ~0.3 s each under XLA) the prefetch buffer fills up, so
+    # the steady state is the second half.
+    steady = series.wait[BATCHES // 2 :]
+    assert PLANTED_DELAY_S * 0.8 <= np.median(steady) <= PLANTED_DELAY_S * 1.2, series.wait
     summary = summarize(run)
     assert summary["verdict"] == "highly" and summary["wait_fraction"] > 0.5
     assert summary["pipeline"]["python"] is True

@@ -10,7 +10,9 @@ import pytest
 
 from model_zoo import STYLES, sequential
 from tb_diag import DiagnosticsCallback, DiagnosticsWarning
+from tb_diag.probes import input as input_probe
 from tb_diag.probes.gradients import GradientsProbe
+from tb_diag.probes.input import InputProbe
 
 
 def train(build, data, callbacks, seed=7, epochs=2, **compile_options):
@@ -91,6 +93,28 @@ def test_a_probe_failing_while_writing_is_disabled_and_what_was_written_stays_re
     assert run.families["gradients"].steps.tolist() == [1, 2]
 
 
+@pytest.mark.parametrize(
+    "target, name",
+    [
+        (InputProbe, "after_step"),  # while the outer train loop is traced
+        (InputProbe, "on_epoch_begin"),  # on the host between epochs
+        (InputProbe, "flush"),  # while writing
+        (input_probe, "describe_pipeline"),  # reading the tf.data graph when the probe starts
+    ],
+)
+def test_an_input_probe_failure_disables_only_that_probe(tmp_path, regression_data, monkeypatch, target, name):
+    """Wherever the input probe fails, one warning names it, training is unchanged and gradients still record."""
+    from tb_diag.plugin.run_data import load_logdir
+
+    def broken(*args, **kwargs):
+        raise ValueError("input probe bug")
+
+    monkeypatch.setattr(target, name, broken)
+    fit_expecting_one_warning(tmp_path, regression_data, "disabled the input probe after ValueError: input probe bug")
+    (run,) = load_logdir(str(tmp_path / "logs"))
+    assert run.families["gradients"].steps.tolist() == list(range(1, 17))
+
+
 def test_an_unwritable_log_dir_disables_diagnostics_not_training(tmp_path, regression_data):
     blocker = tmp_path / "not_a_dir"
     blocker.write_text("a file where the log dir should be")
@@ -115,7 +139,7 @@ def test_a_model_without_trainable_weights_trains_with_one_warning(tmp_path, reg
         ({"log_dir": "x", "flush_every_steps": 0}, "flush_every_steps must be an integer >= 1, got 0"),
         ({"log_dir": "x", "flush_every_steps": 2.5}, "got 2.5"),
         ({"log_dir": "x", "probes": "gradients"}, "probes must be a list of probe names"),
-        ({"log_dir": "x", "probes": ["gradient"]}, "unknown names ['gradient']; available: ['gradients', 'input']"),
+        ({"log_dir": "x", "probes": ["gradient"]}, "unknown names ['gradient']; available: ['activations', 'gradients', 'input']"),
     ],
 )
 def test_bad_arguments_name_the_argument_the_value_and_what_is_allowed(kwargs, message):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import pytest
 from tensorboard.backend import application
@@ -34,22 +35,23 @@ def get_json(client, url, status=200):
 
 def test_runs_lists_every_demo_run_with_finding_counts(client):
     runs = get_json(client, f"{PREFIX}/runs")["runs"]
-    assert [r["run"] for r in runs] == ["exploding/train", "healthy/train", "starved/train", "vanishing/train"]
+    assert [r["run"] for r in runs] == ["exploding/train", "healthy/train", "starved/train", "unscaled/train", "vanishing/train"]
     by_name = {r["run"]: r for r in runs}
-    assert by_name["exploding/train"]["error_count"] == 1
+    # Exploding gradients, then (once the weights are NaN) ReLU layers that output only zeros.
+    assert by_name["exploding/train"]["error_count"] >= 1
     assert by_name["healthy/train"]["error_count"] == 0 and by_name["healthy/train"]["warning_count"] == 0
     assert by_name["vanishing/train"]["warning_count"] == 1
     assert by_name["starved/train"]["warning_count"] == 1 and by_name["starved/train"]["error_count"] == 0
-    assert all(r["families"] == ["gradients", "input"] and r["last_step"] == 116 for r in runs)
+    assert all(r["families"] == ["activations", "gradients", "input"] and r["last_step"] == 116 for r in runs)
 
 
 def test_report_holds_findings_with_remedies(client):
     report = get_json(client, f"{PREFIX}/report?run=exploding/train")
     assert report["run"] == "exploding/train" and report["steps"] == 116
     assert report["layers"] == ["hidden_1", "hidden_2", "hidden_3", "output"]
-    finding = report["findings"][0]  # worst first
+    finding = report["findings"][0]  # worst first, then by step: the first thing that went wrong
     assert finding["id"] == "exploding_gradients" and finding["severity"] == "error"
-    assert all(other["severity"] == "info" for other in report["findings"][1:])
+    assert {other["id"] for other in report["findings"][1:]} <= {"dead_relu", "input_bound"}
     assert "clipnorm" in finding["remedy"]
     assert set(report["gradients"]) == set(report["layers"])
 
@@ -71,6 +73,18 @@ def test_gradients_downsampling_keeps_the_nan_and_the_peak(client):
     assert "NaN" in small["grad_norm"][0]
     finite_peak = max(v for v in full["global_norm"] if isinstance(v, float))
     assert finite_peak in small["global_norm"] or any(isinstance(v, str) for v in small["global_norm"])
+
+
+def test_activations_payload_lists_every_call_with_series_bands_and_its_finding(client):
+    data = get_json(client, f"{PREFIX}/activations?run=unscaled/train")
+    calls = {call["name"]: call for call in data["calls"]}
+    assert list(calls) == ["input", "hidden_1", "hidden_2", "hidden_3", "output"]
+    assert data["steps"][0] == 1 and len(data["steps"]) == 12  # sampled every 10th step of 116
+    assert calls["input"]["finding"] == "unnormalized_inputs" and calls["input"]["kind"] == "input"
+    assert any(call["finding"] == "dead_relu" for call in data["calls"])
+    for call in data["calls"]:
+        assert len(call["std"]) == len(call["bands"]) == 12 and len(call["bands"][0]) == len(data["band_quantiles"])
+    assert calls["output"]["latest"]["dead_fraction"] is None  # linear: does not apply
 
 
 def test_input_payload_has_every_step_a_histogram_and_the_verdict(client):
@@ -160,6 +174,9 @@ def test_a_run_is_decoded_once_per_view_and_again_only_when_new_data_arrives(tmp
     assert get_json(client, f"{PREFIX}/gradients?run=run/train")["steps"] == list(range(1, 21))
     assert len(reads) == 1
 
+    # A new writer names its file after the current second; wait for the next one so that file
+    # also sorts after the first (TensorBoard's single-file loader reads files in name order).
+    time.sleep(1.05 - time.time() % 1)
     writer = SummaryWriter(str(run_dir))
     writer.write_layers(20, ["dense"])
     writer.write_block(schema.GRADIENTS, 30, hostile_logdir.gradients_block(10, 1))

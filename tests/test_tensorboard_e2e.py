@@ -22,7 +22,7 @@ def test_tensorboard_serves_the_tab_and_the_data(demo_logdir, loader_flags):
 
         status, body, _ = get(f"{base}/data/plugin/tb_diag/runs")
         runs = {r["run"]: r for r in json.loads(body)["runs"]}
-        assert set(runs) == {"exploding/train", "healthy/train", "starved/train", "vanishing/train"}
+        assert set(runs) == {"exploding/train", "healthy/train", "starved/train", "unscaled/train", "vanishing/train"}
         # Every step arrived: samples_per_plugin for tb_diag defaults to "keep all".
         assert runs["healthy/train"]["last_step"] == 116
 

@@ -43,7 +43,7 @@ def test_every_route_answers_every_run_without_a_server_error(hostile):
     listed = {entry["run"] for entry in listing["runs"]}
     assert runs["healthy"] in listed and runs["hostile_names"] in listed
     for run in listed:
-        for route in ("report", "gradients", "input"):
+        for route in ("report", "gradients", "input", "activations"):
             status, body = get(client, route, run)
             assert status == 200 or "error" in body
 
@@ -61,6 +61,17 @@ def test_hostile_or_mistyped_pipeline_descriptions_are_reduced_to_well_typed_fie
     assert report["input"]["pipeline"]["source"] == "unknown" and report["input"]["pipeline"]["python"] is False
     _, report = get(client, "report", runs["mistyped_pipeline"])
     assert report["input"]["pipeline"]["stages"] == [] and report["input"]["pipeline"]["prefetch"] is False
+
+
+def test_hostile_and_mistyped_layer_call_documents_are_served_as_plain_data(hostile):
+    client, runs = hostile
+    status, body = get(client, "activations", runs["hostile_names"])
+    assert status == 200
+    assert [call["name"] for call in body["calls"]] == ["input", hostile_logdir.HOSTILE_LAYER, hostile_logdir.SCRIPT_LAYER, "normal"]
+    status, body = get(client, "activations", runs["mistyped_pipeline"])
+    assert status == 200
+    assert [(c["name"], c["layer"], c["activation"], c["kind"]) for c in body["calls"]] == [
+        ("input", "input", "other", "layer"), ("dense", "dense", "other", "layer")]
 
 
 def test_bad_input_blocks_and_documents_are_skipped_with_a_reason(hostile):
@@ -129,6 +140,6 @@ def test_real_tensorboard_serves_every_hostile_run_without_a_server_error(tmp_pa
         listed = [entry["run"] for entry in json.loads(body)["runs"]]
         assert runs["hostile_names"] in listed
         for run in listed:
-            for route in ("report", "gradients", "input"):
+            for route in ("report", "gradients", "input", "activations"):
                 status, body, _ = http_get(f"{base}{PREFIX}/{route}?run={quote(run)}")
                 assert status < 500 and b"Traceback" not in body, (route, run, body[:300])

@@ -4,13 +4,17 @@
 // its input chart is drawn, the Input panel is saved to INPUT_SCREENSHOT. Driven by
 // tests/test_browser.py (which starts TensorBoard).
 //
-// Usage: node e2e/diagnostics_tab.mjs <base-url> <run> <expected-rows> <screenshot.png> [also-run input-screenshot.png]
+// With PANEL_RUN, the tab is also opened on its own page with only that run ticked, and its
+// Activations panel saved to ACTIVATIONS_SCREENSHOT.
+//
+// Usage: node e2e/diagnostics_tab.mjs <base-url> <run> <expected-rows> <screenshot.png>
+//          [also-run input-screenshot.png [panel-run activations-screenshot.png]]
 import { chromium } from "playwright-core";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const [baseUrl, run, expectedRows, screenshot, alsoRun, inputScreenshot] = process.argv.slice(2);
+const [baseUrl, run, expectedRows, screenshot, alsoRun, inputScreenshot, panelRun, activationsScreenshot] = process.argv.slice(2);
 const quoted = (text) => text.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
 const userDataDir = mkdtempSync(join(tmpdir(), "tb-diag-chromium-"));
 const context = await chromium.launchPersistentContext(userDataDir, {
@@ -33,6 +37,9 @@ try {
   await frame.locator(`[data-testid="gradients-heatmap"][data-rows="${expectedRows}"]`).first().waitFor({ timeout: 60_000 });
   result.rows = Number(await heatmap.getAttribute("data-rows"));
   await frame.locator(`[data-testid="input-step-chart"][data-run="${quoted(run)}"]`).waitFor({ state: "attached", timeout: 60_000 });
+  await frame.locator('[data-testid="activation-distribution"]').first().waitFor({ state: "attached", timeout: 60_000 });
+  result.activationRows = await frame.locator('[data-testid="activation-row"]').evaluateAll((rows) =>
+    rows.map((row) => ({ call: row.getAttribute("data-call"), flagged: row.classList.contains("tbd-row-flagged") })));
   await page.waitForTimeout(500); // let the charts' animation settle before the picture
   await page.screenshot({ path: screenshot, fullPage: true });
   if (alsoRun) {
@@ -46,6 +53,15 @@ try {
     await tab.locator(`[data-testid="input-step-chart"][data-run="${quoted(alsoRun)}"]`).waitFor({ state: "attached", timeout: 60_000 });
     await tab.waitForTimeout(500);
     await tab.locator('[data-panel="input"]').screenshot({ path: inputScreenshot });
+    if (panelRun) {
+      await tab.locator(`[data-testid="run-toggle"][data-run="${quoted(alsoRun)}"]`).uncheck();
+      await tab.locator(`[data-testid="run-toggle"][data-run="${quoted(panelRun)}"]`).check();
+      await tab.locator(`[data-testid="activation-distribution"]`).waitFor({ state: "attached", timeout: 60_000 });
+      await tab.waitForTimeout(500);
+      result.panelRunFlaggedCalls = await tab.locator('[data-testid="activation-row"].tbd-row-flagged').evaluateAll((rows) =>
+        rows.map((row) => row.getAttribute("data-call")));
+      await tab.locator('[data-panel="activations"]').screenshot({ path: activationsScreenshot });
+    }
     await tab.close();
   }
   // After ALSO_RUN was ticked: findings and text of both runs.

@@ -75,6 +75,12 @@ body {
 .tbd-table { border-collapse: collapse; margin-top: 12px; font-variant-numeric: tabular-nums; }
 .tbd-table th, .tbd-table td { border-bottom: 1px solid var(--tbd-border); padding: 3px 12px 3px 0; text-align: left; }
 .tbd-table th { font-weight: 500; color: var(--tbd-muted); }
+.tbd-table-scroll { max-height: 360px; overflow: auto; }
+.tbd-table-select tbody tr { cursor: pointer; }
+.tbd-table-select tbody tr:hover { background: var(--tbd-background); }
+.tbd-table-select tbody tr[aria-selected="true"] { box-shadow: inset 3px 0 0 var(--tbd-accent); }
+.tbd-row-flagged { background: var(--tbd-warning-bg); }
+.tbd-cell-name { max-width: 320px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .tbd-layer-chart { display: flex; gap: 12px; align-items: stretch; }
 .tbd-layer-chart .tbd-chart { flex: 1; }
 .tbd-layer-picker { flex: 0 0 220px; display: flex; flex-direction: column; max-height: 300px; }

@@ -30,7 +30,7 @@ def map_layers(model: Any) -> LayerMap:
     layer_of_variable: dict[int, int] = {}
 
     def visit(layer: Any, path: str) -> None:
-        children = _sublayers(layer)
+        children = direct_sublayers(layer)
         owned_by_children = {id(v) for child in children for v in child.trainable_weights}
         own = [v for v in layer.trainable_weights if id(v) not in owned_by_children and id(v) not in layer_of_variable]
         if own:
@@ -46,7 +46,8 @@ def map_layers(model: Any) -> LayerMap:
     return LayerMap(tuple(paths), layer_of_variable)
 
 
-def _sublayers(layer: Any) -> list[Any]:
+def direct_sublayers(layer: Any) -> list[Any]:
+    """The layers directly inside ``layer`` (not recursive), in model order."""
     # Keras 3 has no public accessor for a plain Layer's direct children; `_flatten_layers` is the
     # one Keras itself uses for `Model.layers`.
     flatten = getattr(layer, "_flatten_layers", None)

@@ -17,8 +17,9 @@ callback does not support yet.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager
 
 import tensorflow as tf
 
@@ -38,14 +39,20 @@ class StepTimes:
     finished: Any
 
 
-def make_timed_train_function(model: Any, on_step_end: Callable[[StepTimes], None]) -> Callable[[Any], Any]:
+def make_timed_train_function(
+    model: Any,
+    on_step_end: Callable[[StepTimes], None],
+    step_context: Callable[[Any], ContextManager[None]] = lambda data: contextlib.nullcontext(),
+) -> Callable[[Any], Any]:
     """Returns a train function for ``model`` that calls ``on_step_end`` inside every step.
 
     ``on_step_end`` runs while the outer function is traced (or eagerly, per step, under
     ``run_eagerly``), after the step; it adds recording ops for that step's ``StepTimes``.
+    ``step_context(data)`` is entered around ``model.train_step(data)``, inside the step's own
+    (possibly XLA) function: what happens in it belongs to the step being traced.
     """
     steps_per_execution = int(model.steps_per_execution or 1)
-    one_step = _one_step_function(model)
+    one_step = _one_step_function(model, step_context)
 
     def timed_step(started: Any, data: Any) -> Any:
         with tf.control_dependencies(_tensors(data)):
@@ -83,12 +90,13 @@ def make_timed_train_function(model: Any, on_step_end: Callable[[StepTimes], Non
     return train_function
 
 
-def _one_step_function(model: Any) -> Callable[[Any], Any]:
+def _one_step_function(model: Any, step_context: Callable[[Any], ContextManager[None]]) -> Callable[[Any], Any]:
     """One training step on one batch, compiled as Keras compiles it (XLA when ``jit_compile``)."""
 
     @tf.autograph.experimental.do_not_convert
     def one_step(data: Any) -> Any:
-        return model.distribute_strategy.run(model.train_step, args=(data,))
+        with step_context(data):
+            return model.distribute_strategy.run(model.train_step, args=(data,))
 
     if not model.run_eagerly:
         one_step = tf.function(one_step, reduce_retracing=True, jit_compile=model.jit_compile)

@@ -29,11 +29,13 @@ class FamilyBlocks:
         Per-step families (``schema.PER_STEP``): ``[S, metrics]``.
       present: bool ``[S, layers]``: the layer existed at that step (so a NaN there is real).
         Per-step families: ``[S]``, all true.
+      rows: names of the layer axis (per-layer families; e.g. the run's layers, or layer calls).
     """
 
     steps: np.ndarray
     values: np.ndarray
     present: np.ndarray
+    rows: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -115,12 +117,17 @@ def load_run(provider: Any, ctx: Any, experiment_id: str, run: str, listing: dic
         downsample=_ALL_EVENTS,
         run_tag_filter=provider_lib.RunTagFilter(runs=[run], tags=list(families)),
     ).get(run, {})
-    timeline = _LayerTimeline(events.get(schema.LAYERS.tag, []), warnings)
+    timelines = {
+        family.name: _LayerTimeline(family, events.get(family.tag, []), warnings)
+        for family in schema.FAMILIES.values()
+        if family.kind == schema.DOCUMENT and any(f.rows == family.name for f in families.values())
+    }
+    timeline = timelines.get(schema.LAYERS.name) or _LayerTimeline(schema.LAYERS, [], warnings)
     decoded = {}
     documents = {}
     for tag, family in families.items():
         if family.kind == schema.PER_LAYER:
-            decoded[family.name] = _decode_family(family, events.get(tag, []), timeline, warnings)
+            decoded[family.name] = _decode_family(family, events.get(tag, []), timelines[family.rows], warnings)
         elif family.kind == schema.PER_STEP:
             decoded[family.name] = _decode_step_family(family, events.get(tag, []), warnings)
         elif family is not schema.LAYERS:
@@ -132,24 +139,29 @@ def load_run(provider: Any, ctx: Any, experiment_id: str, run: str, listing: dic
 
 
 class _LayerTimeline:
-    """The layer lists written at each fit's start, to align blocks written under each of them."""
+    """The row lists (layers, layer calls) written at each fit's start, to align blocks written under each."""
 
-    def __init__(self, events: list[Any], warnings: list[str]):
+    def __init__(self, family: schema.Family, events: list[Any], warnings: list[str]):
         self._starts: list[int] = []
         self._lists: list[list[str]] = []
         self.all_layers: list[str] = []
+        self._index: dict[str, int] = {}
+        what = "layer list" if family is schema.LAYERS else f"{family.name} list"
         for event in sorted(events, key=lambda e: e.step):
             try:
-                layers = schema.decode_layers(event.numpy)
+                layers = schema.decode_layers(event.numpy, family)
             except schema.SchemaError as error:
-                warnings.append(f"skipped the layer list at step {event.step}: {error}")
+                warnings.append(f"skipped the {what} at step {event.step}: {error}")
                 continue
             self._starts.append(event.step)
             self._lists.append(layers)
-            self.all_layers.extend(name for name in layers if name not in self.all_layers)
+            for name in layers:
+                if name not in self._index:
+                    self._index[name] = len(self.all_layers)
+                    self.all_layers.append(name)
         if len(self._lists) > 1 and any(layers != self._lists[0] for layers in self._lists):
-            warnings.append("the model's layers changed between fits; steps show NaN for layers that did not exist")
-        self._index = {name: i for i, name in enumerate(self.all_layers)}
+            rows = "layers" if family is schema.LAYERS else family.name.replace("_", " ")
+            warnings.append(f"the model's {rows} changed between fits; steps show NaN for those that did not exist")
 
     def layers_for_block(self, first_step: int) -> list[str] | None:
         """The layer list in effect for a block starting at ``first_step`` (written before it)."""
@@ -187,10 +199,10 @@ def _decode_family(family: schema.Family, events: list[Any], timeline: _LayerTim
             by_step[first_step + offset] = (row, present)
     steps = np.array(sorted(by_step), dtype=np.int64)
     if not by_step:
-        return FamilyBlocks(steps, np.zeros((0, width, len(family.metrics))), np.zeros((0, width), dtype=bool))
+        return FamilyBlocks(steps, np.zeros((0, width, len(family.metrics))), np.zeros((0, width), dtype=bool), list(timeline.all_layers))
     values = np.stack([by_step[s][0] for s in steps])
     present = np.stack([by_step[s][1] for s in steps])
-    return FamilyBlocks(steps=steps, values=values, present=present)
+    return FamilyBlocks(steps=steps, values=values, present=present, rows=list(timeline.all_layers))
 
 
 def _decode_step_family(family: schema.Family, events: list[Any], warnings: list[str]) -> FamilyBlocks:

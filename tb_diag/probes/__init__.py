@@ -1,7 +1,8 @@
 """Training-side probes, one module per diagnostic. ``PROBES`` is the registry the callback uses."""
 
+from tb_diag.probes.activations import ActivationsProbe
 from tb_diag.probes.base import Probe
 from tb_diag.probes.gradients import GradientsProbe
 from tb_diag.probes.input import InputProbe
 
-PROBES: dict[str, type[Probe]] = {probe.name: probe for probe in (GradientsProbe, InputProbe)}
+PROBES: dict[str, type[Probe]] = {probe.name: probe for probe in (GradientsProbe, InputProbe, ActivationsProbe)}

@@ -56,21 +56,52 @@ class ApplyStep:
     sampled: bool
 
 
+@dataclasses.dataclass(frozen=True)
+class LayerCall:
+    """One call of a leaf layer in the forward pass of the train step (graph tensors).
+
+    Attributes:
+      path: the layer's path, e.g. ``"encoder/dense_1"`` (a shared layer: the same path per call).
+      layer: the layer object.
+      inputs: the positional arguments of the call.
+      outputs: what the call returned.
+      sampled: whether this trace of the train step records the sampled quantities.
+    """
+
+    path: str
+    layer: Any
+    inputs: tuple
+    outputs: Any
+    sampled: bool
+
+
 class Probe(abc.ABC):
     """Records one diagnostic from the training step into in-graph buffers and writes them out.
 
-    Lifecycle: ``start`` (eager, once per ``fit``: create buffers), ``before_apply`` /
-    ``after_apply`` (while the train step is traced or run eagerly: add recording ops around the
-    optimizer update), ``after_step`` (same, once the whole step has run, outside XLA),
-    ``on_epoch_begin`` (on the host), ``flush`` (on the host every few steps: read buffers, write
-    one event per family).
+    Lifecycle: ``start`` (eager, once per ``fit``: create buffers). While the train step is traced
+    (or run eagerly), in order: ``on_step_start`` (the batch), ``on_layer_call`` (each leaf layer
+    call of the forward pass), ``before_apply`` / ``after_apply`` (around the optimizer update),
+    ``after_step`` (once the whole step has run, outside XLA). On the host: ``on_epoch_begin``, and
+    ``flush`` every few steps (read buffers, write one event per family).
+
+    ``wants_layer_calls`` asks the callback to wrap every leaf layer's ``call`` for the ``fit``
+    (needed for ``on_layer_call``; the wrappers add no ops by themselves, but only probes that need
+    the forward pass ask for them).
     """
+
+    wants_layer_calls: ClassVar[bool] = False
 
     name: ClassVar[str]
 
     @abc.abstractmethod
     def start(self, setup: ProbeSetup) -> None:
         """Creates the probe's buffers for a ``fit`` call."""
+
+    def on_step_start(self, data: Any, sampled: bool) -> None:
+        """Runs at the start of the train step, with the batch it trains on."""
+
+    def on_layer_call(self, call: LayerCall) -> None:
+        """Runs after each leaf layer call of the train step's forward pass."""
 
     def before_apply(self, update: ApplyStep) -> Any:
         """Runs just before the optimizer update; returns state handed to ``after_apply``."""
@@ -84,6 +115,11 @@ class Probe(abc.ABC):
 
         ``step`` is the int64 number of the step that just ran.
         """
+
+    def needs_retrace(self) -> bool:
+        """On the host after each execution: True once if the probe made new state (e.g. buffers
+        sized by what the last trace saw) that the train step must be traced again to use."""
+        return False
 
     def on_epoch_begin(self, epoch: int) -> None:
         """On the host, before the first step of ``epoch`` (not called for the epoch ``start`` got)."""

@@ -4,6 +4,7 @@
  */
 
 import type { DiagnosticsApi, RunInfo } from "../api";
+import { activationsPanel } from "./activations";
 import { gradientsPanel } from "./gradients";
 import { inputPanel } from "./input";
 
@@ -30,4 +31,4 @@ export interface Panel {
 }
 
 /** Every panel, in the order they appear on the page. */
-export const PANELS: readonly Panel[] = [gradientsPanel, inputPanel];
+export const PANELS: readonly Panel[] = [gradientsPanel, activationsPanel, inputPanel];

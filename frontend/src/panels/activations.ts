@@ -1,0 +1,136 @@
+/**
+ * The Activations panel: what each layer call's output looks like on the sampled steps.
+ *
+ * Per run, a table of every layer call (a shared layer once per call) and model input: its
+ * activation, latest mean / std, share of zeros, dead units (ReLU) and saturation (sigmoid, tanh,
+ * softmax), with a sparkline of the std; rows with a finding are highlighted. Clicking a row shows
+ * that call's output distribution over steps (quantile bands, like TensorBoard's distributions).
+ */
+
+import type { ActivationCall, ActivationsData, MaybeNumber } from "../api";
+import { distributionChartOption, sparklinePoints } from "../charts/distribution";
+import { formatNumber } from "../charts/format";
+import { mountChart } from "../charts/mount_chart";
+import { createElement, createNote, errorMessage } from "../dom";
+import type { Panel, PanelContext, RunSelection } from "./registry";
+
+/** Registry entry of the Activations panel. */
+export const activationsPanel: Panel = {
+  id: "activations",
+  title: "Activations",
+  family: "activations",
+  render: renderActivationsPanel,
+};
+
+const SVG = "http://www.w3.org/2000/svg";
+const SPARK_WIDTH = 96;
+const SPARK_HEIGHT = 18;
+
+async function renderActivationsPanel(container: HTMLElement, runs: RunSelection[], context: PanelContext): Promise<void> {
+  const loading = createNote("Loading activation statistics…");
+  container.appendChild(loading);
+  const results = await Promise.allSettled(runs.map((run) => context.api.activations(run.run, context.signal)));
+  if (context.signal.aborted) return;
+  loading.remove();
+  results.forEach((result, i) => {
+    if (result.status === "rejected") container.appendChild(createNote(`${runs[i].run}: ${errorMessage(result.reason)}`, "error"));
+    else renderRun(container, result.value, context.signal);
+  });
+}
+
+/** The call shown first: the first one with a finding, else the first layer call. */
+export function defaultCall(calls: readonly ActivationCall[]): ActivationCall | undefined {
+  return calls.find((call) => call.finding !== null) ?? calls.find((call) => call.kind === "layer") ?? calls[0];
+}
+
+function renderRun(container: HTMLElement, data: ActivationsData, signal: AbortSignal): void {
+  const block = createElement("div", { className: "tbd-chart-block" }, [createElement("div", { className: "tbd-chart-title", text: data.run })]);
+  container.appendChild(block);
+  for (const warning of data.warnings) block.appendChild(createNote(warning, "warning"));
+  if (data.calls.length === 0 || data.steps.length === 0) {
+    block.appendChild(createNote("No activation statistics sampled for this run yet."));
+    return;
+  }
+  block.appendChild(
+    createNote(
+      `Sampled steps only (${data.steps.length} shown${data.downsampled ? ", each the largest value of its range of steps" : ""}). ` +
+        "Dead: share of units ≤ 0 for every example of the batch (ReLU layers). Saturated: share of outputs within 1% of the bounds (sigmoid, tanh, softmax).",
+    ),
+  );
+  const chartTitle = createElement("h3");
+  const chartElement = createElement("div", { className: "tbd-chart tbd-chart-line" });
+  const chart = mountChart(chartElement, signal);
+  const rows: HTMLTableRowElement[] = [];
+  const show = (call: ActivationCall, row: HTMLTableRowElement | undefined): void => {
+    rows.forEach((r) => r.setAttribute("aria-selected", String(r === row)));
+    chartTitle.textContent = `Output distribution of ${call.name} over steps`;
+    chart.setOption(distributionChartOption(data.steps, data.band_quantiles, call.bands), { notMerge: true });
+    chartElement.setAttribute("data-testid", "activation-distribution");
+    chartElement.setAttribute("data-call", call.name);
+  };
+  block.appendChild(renderTable(data, rows, show));
+  block.appendChild(chartTitle);
+  block.appendChild(chartElement);
+  const first = defaultCall(data.calls);
+  if (first) show(first, rows[data.calls.indexOf(first)]);
+}
+
+function renderTable(
+  data: ActivationsData,
+  rows: HTMLTableRowElement[],
+  onSelect: (call: ActivationCall, row: HTMLTableRowElement) => void,
+): HTMLElement {
+  const header = ["layer call", "activation", "mean", "std", "zeros", "dead", "saturated", "std over steps", "finding"];
+  const body = createElement("tbody");
+  for (const call of data.calls) {
+    const latest = call.latest;
+    const cells = [
+      createElement("td", { className: "tbd-cell-name", text: call.name, attrs: { title: call.layer } }),
+      createElement("td", { text: call.activation }),
+      createElement("td", { text: formatNumber(latest?.mean ?? null) }),
+      createElement("td", { text: formatNumber(latest?.std ?? null) }),
+      createElement("td", { text: percent(latest?.zero_fraction ?? null) }),
+      createElement("td", { text: percent(call.recent_dead_fraction) }),
+      createElement("td", { text: percent(call.recent_saturation) }),
+      createElement("td", {}, [sparkline(call.std)]),
+      createElement("td", { text: call.finding ?? "" }),
+    ];
+    const row = createElement("tr", {
+      className: call.finding ? "tbd-row-flagged" : "",
+      attrs: { "data-testid": "activation-row", "data-call": call.name, tabindex: "0", "aria-selected": "false" },
+    }, cells);
+    row.addEventListener("click", () => onSelect(call, row));
+    row.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") onSelect(call, row);
+    });
+    rows.push(row);
+    body.appendChild(row);
+  }
+  return createElement("div", { className: "tbd-table-scroll" }, [
+    createElement("table", { className: "tbd-table tbd-table-select", attrs: { "data-testid": "activations-table" } }, [
+      createElement("thead", {}, [createElement("tr", {}, header.map((text) => createElement("th", { text })))]),
+      body,
+    ]),
+  ]);
+}
+
+/** Formats a fraction as a percentage; "—" where it does not apply. */
+export function percent(value: MaybeNumber): string {
+  if (value === null) return "—";
+  if (!Number.isFinite(value)) return formatNumber(value);
+  return `${(value * 100).toFixed(value < 0.1 && value > 0 ? 1 : 0)}%`;
+}
+
+function sparkline(values: readonly MaybeNumber[]): SVGSVGElement {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("width", String(SPARK_WIDTH));
+  svg.setAttribute("height", String(SPARK_HEIGHT));
+  svg.setAttribute("viewBox", `0 0 ${SPARK_WIDTH} ${SPARK_HEIGHT}`);
+  const line = document.createElementNS(SVG, "polyline");
+  line.setAttribute("points", sparklinePoints(values, SPARK_WIDTH, SPARK_HEIGHT - 2));
+  line.setAttribute("fill", "none");
+  line.setAttribute("stroke", "#1976d2");
+  line.setAttribute("stroke-width", "1.5");
+  svg.appendChild(line);
+  return svg;
+}

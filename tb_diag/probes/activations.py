@@ -1,0 +1,228 @@
+"""Activations probe: statistics of every layer call's output (and of the inputs), on sampled steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tb_diag import schema
+from tb_diag.core.ring_buffer import RingBuffer
+from tb_diag.core.writer import SummaryWriter
+from tb_diag.probes.base import ApplyStep, LayerCall, Probe, ProbeSetup
+
+# Activation functions by the part of their range that matters for a finding.
+DEAD_CAPABLE = {"relu", "relu6"}  # exactly 0 for every negative input: a unit can die
+BOUNDED = {"sigmoid", "hard_sigmoid", "tanh", "softmax", "hard_tanh"}
+# An output this close to a bound of a bounded activation is saturated (its gradient ~ 0).
+SATURATION_MARGIN = 0.01
+_METRICS = {name: i for i, name in enumerate(schema.ACTIVATIONS.metrics)}
+
+
+class ActivationsProbe(Probe):
+    """Records, on sampled steps, for each leaf layer call of the real forward pass (a shared layer
+    once per call) and for each float model input:
+
+    * ``mean``, ``std``, ``min``, ``max`` and ``zero_fraction`` of the output;
+    * ``dead_fraction``: the share of units (last axis; channels of a conv) that are <= 0 for every
+      example and position of the batch. Units of a ReLU layer that are dead get no gradient;
+    * ``saturation`` (sigmoid, tanh, softmax outputs; else ``NOT_SAMPLED``): the share of values
+      within 1% of a bound (softmax: rows whose top probability is above 0.99);
+    * ``feature_spread`` (inputs only; else ``NOT_SAMPLED``): largest over smallest per-feature std
+      (last axis), e.g. one feature in metres, another in millimetres;
+    * ``hist_0..hist_15``: the share of values in 16 equal bins between ``min`` and ``max``.
+
+    Statistics are taken on the sampled trace of the step only (the light trace has no op of this
+    probe), so unsampled steps cost nothing; their rows are ``NOT_SAMPLED``.
+    """
+
+    name = "activations"
+    wants_layer_calls = True
+
+    def start(self, setup: ProbeSetup) -> None:
+        self._capacity = setup.capacity
+        self._calls: list[dict] | None = None  # fixed by the first sampled trace
+        self._buffer: RingBuffer | None = None
+        self._steps: RingBuffer | None = None
+        self._pending: list[tuple[str, dict, Any]] = []
+        self._discovered: list[dict] | None = None  # calls seen in a trace that could not create buffers
+        self._statistics_functions: dict[tuple, Any] = {}
+        self._document_written = False
+
+    def on_step_start(self, data: Any, sampled: bool) -> None:
+        self._pending = []
+        if not sampled:
+            return
+        for name, tensor in _model_inputs(data):
+            self._pending.append((name, {"name": name, "layer": name, "activation": "input", "kind": "input"}, tensor))
+
+    def on_layer_call(self, call: LayerCall) -> None:
+        if not call.sampled:
+            return
+        output = _first_float_tensor(call.outputs)
+        if output is None:
+            return
+        calls_so_far = sum(1 for _, info, _ in self._pending if info["layer"] == call.path)
+        name = call.path if calls_so_far == 0 else f"{call.path}#{calls_so_far + 1}"
+        activation = activation_kind(call.layer)
+        info = {"name": name, "layer": call.path, "activation": activation, "kind": "layer"}
+        self._pending.append((name, info, output))
+
+    def after_apply(self, update: ApplyStep, state: Any) -> None:
+        pending, self._pending = self._pending, []
+        if not update.sampled or not pending:
+            return
+        if self._calls is None:
+            try:
+                self._create_buffers([info for _, info, _ in pending])
+            except ValueError:
+                # tf.function allows new variables only in a function's first trace; this is a later
+                # one (the model was built by its first forward pass, before this probe existed).
+                # The callback asks needs_retrace() after the step and traces again.
+                self._discovered = [info for _, info, _ in pending]
+                return
+        rows = dict(zip([name for name, _, _ in pending], tf.unstack(self._statistics(pending))))
+        not_sampled = tf.fill([len(schema.ACTIVATIONS.metrics)], schema.NOT_SAMPLED)
+        # A call missing from this trace (another code path) keeps a NOT_SAMPLED row.
+        block = tf.stack([rows.get(info["name"], not_sampled) for info in self._calls])
+        self._buffer.record(update.step, block)
+        self._steps.record(update.step, tf.cast(update.step, tf.float64))
+
+    def _statistics(self, pending: list[tuple[str, dict, Any]]) -> tf.Tensor:
+        """``[calls, metrics]`` for the stashed outputs, in ONE XLA-compiled call.
+
+        Outside XLA each of the ~40 small ops per layer call would cost a few microseconds of
+        executor overhead; compiled together they are one launch per sampled step. (Inside an
+        XLA-compiled step the function is simply inlined.)
+        """
+        kinds = tuple((info["activation"], info["kind"] == "input") for _, info, _ in pending)
+        function = self._statistics_functions.get(kinds)
+        if function is None:
+
+            def all_statistics(*tensors: Any) -> tf.Tensor:
+                return tf.stack(
+                    [output_statistics(t, activation, per_feature=is_input) for t, (activation, is_input) in zip(tensors, kinds)]
+                )
+
+            function = tf.function(all_statistics, jit_compile=True, autograph=False, reduce_retracing=True)
+            self._statistics_functions[kinds] = function
+        return function(*[tensor for _, _, tensor in pending])
+
+    def needs_retrace(self) -> bool:
+        if self._discovered is None:
+            return False
+        self._create_buffers(self._discovered)
+        self._discovered = None
+        return True
+
+    def _create_buffers(self, calls: list[dict]) -> None:
+        with tf.init_scope():
+            self._calls = calls
+            self._buffer = RingBuffer(self.name, (len(calls), len(schema.ACTIVATIONS.metrics)), self._capacity)
+            self._steps = RingBuffer(f"{self.name}_steps", (), self._capacity, dtype=tf.float64)
+
+    def flush(self, writer: SummaryWriter, first_step: int, last_step: int) -> None:
+        if self._calls is None:
+            return
+        if not self._document_written:
+            writer.write_document(
+                schema.ACTIVATION_CALLS, first_step - 1, {"layers": [c["name"] for c in self._calls], "calls": self._calls}
+            )
+            self._document_written = True
+        block = self._buffer.read_steps(first_step, last_step)
+        recorded = self._steps.read_steps(first_step, last_step) == np.arange(first_step, last_step + 1)
+        block[~recorded] = schema.NOT_SAMPLED
+        writer.write_block(schema.ACTIVATIONS, last_step, block)
+
+
+def output_statistics(tensor: Any, activation: str, per_feature: bool = False) -> tf.Tensor:
+    """The ``schema.ACTIVATIONS`` metrics of one tensor, float32 ``[metrics]`` (see ActivationsProbe).
+
+    ``dead_fraction`` reads the whole batch (one pass: each unit's max), and so does ``max`` for
+    layers that can have dead units. Everything else is estimated from the first whole examples of
+    the batch up to ``SAMPLE_VALUES`` values: every full pass over a conv layer's output costs ~3% of
+    a small CNN's step on CPU, for the same picture of the distribution.
+    """
+    values = tf.cast(tf.stop_gradient(tensor), tf.float32)
+    rank = values.shape.rank
+    if rank is None or rank < 2:
+        values = tf.reshape(values, [-1, 1])
+    not_sampled = tf.constant(schema.NOT_SAMPLED, tf.float32)
+    sample = values[: _examples_in_sample(values)]
+    sample_units = tf.reshape(sample, [-1, tf.shape(values)[-1]])
+    flat = tf.reshape(sample, [-1])
+    low, high = tf.reduce_min(flat), tf.reduce_max(flat)
+    if activation in DEAD_CAPABLE:
+        unit_max = tf.reduce_max(tf.reshape(values, [-1, tf.shape(values)[-1]]), axis=0)
+        dead = 1.0 - tf.reduce_mean(tf.cast(unit_max > 0.0, tf.float32))
+        high = tf.reduce_max(unit_max)
+    else:
+        dead = not_sampled
+    count = tf.cast(tf.maximum(tf.size(flat), 1), tf.float32)
+    mean = tf.reduce_sum(flat) / count
+    std = tf.sqrt(tf.maximum(tf.reduce_sum(tf.square(flat - mean)) / count, 0.0))
+    zeros = tf.reduce_sum(tf.cast(tf.equal(flat, 0.0), tf.float32)) / count
+    if activation == "softmax":
+        saturation = tf.reduce_mean(tf.cast(tf.reduce_max(sample_units, axis=-1) > 1.0 - SATURATION_MARGIN, tf.float32))
+    elif activation in ("tanh", "hard_tanh"):
+        saturation = tf.reduce_sum(tf.cast(tf.abs(flat) > 1.0 - SATURATION_MARGIN, tf.float32)) / count
+    elif activation in ("sigmoid", "hard_sigmoid"):
+        saturation = tf.reduce_sum(tf.cast((flat < SATURATION_MARGIN) | (flat > 1.0 - SATURATION_MARGIN), tf.float32)) / count
+    else:
+        saturation = not_sampled
+    if per_feature:
+        stds = tf.math.reduce_std(sample_units, axis=0)
+        spread = tf.math.divide_no_nan(tf.reduce_max(stds), tf.reduce_min(stds))
+    else:
+        spread = not_sampled
+    bins = schema.HISTOGRAM_BINS
+    # Bins span [min, max]; values outside (the whole-batch max) and NaN are clipped into the ends.
+    position = (flat - low) * tf.math.divide_no_nan(tf.constant(float(bins)), high - low)
+    index = tf.clip_by_value(tf.cast(position, tf.int32), 0, bins - 1)
+    histogram = tf.math.unsorted_segment_sum(tf.ones_like(flat), index, bins) / count
+    head = tf.stack([mean, std, low, high, zeros, dead, saturation, spread])
+    return tf.concat([head, histogram], axis=0)
+
+
+# Values the distribution metrics are estimated from (whole examples; at least one example).
+SAMPLE_VALUES = 8192
+
+
+def _examples_in_sample(values: Any) -> int:
+    per_example = 1
+    for dim in values.shape[1:]:
+        per_example *= dim if dim is not None else 1
+    return max(1, SAMPLE_VALUES // max(per_example, 1))
+
+
+def activation_kind(layer: Any) -> str:
+    """The activation a layer applies to its output, by name (``"relu"``, ``"sigmoid"``, ``"linear"``...)."""
+    if isinstance(layer, keras.layers.ReLU):
+        return "relu"
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    function = getattr(layer, "activation", None)
+    if function is None:
+        return "linear" if isinstance(layer, (keras.layers.Dense, keras.layers.Activation)) else "other"
+    return getattr(function, "__name__", "") or "other"
+
+
+def _first_float_tensor(structure: Any) -> Any:
+    for item in tf.nest.flatten(structure):
+        if isinstance(item, tf.Tensor) and item.dtype.is_floating:
+            return item
+    return None
+
+
+def _model_inputs(data: Any) -> list[tuple[str, Any]]:
+    """The float tensors of the batch's ``x``, named ``input`` / ``input:<key>`` / ``input_<i>``."""
+    x = data[0] if isinstance(data, (tuple, list)) and data else data
+    if isinstance(x, dict):
+        named = [(f"input:{key}", value) for key, value in x.items()]
+    elif isinstance(x, (tuple, list)):
+        named = [(f"input_{i}", value) for i, value in enumerate(x)]
+    else:
+        named = [("input", x)]
+    return [(name, value) for name, value in named if isinstance(value, tf.Tensor) and value.dtype.is_floating]
