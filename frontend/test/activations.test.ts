@@ -44,8 +44,12 @@ describe("distribution bands", () => {
   });
 
   it("stacks each band as lower + (upper - lower) so the area fills between the quantiles", () => {
-    const option = distributionChartOption([1, 11], quantiles, decodeActivations(body).calls[1].bands) as { series: Array<{ stack?: string; data: unknown[] }> };
+    const option = distributionChartOption([1, 11], quantiles, decodeActivations(body).calls[1].bands) as {
+      series: Array<{ stack?: string; stackStrategy?: string; data: unknown[] }>;
+    };
     expect(option.series[0].stack).toBe(option.series[1].stack);
+    // Negative lower bounds must stack too (ECharts' default stacks by sign).
+    expect(option.series[0].stackStrategy).toBe("all");
     expect(option.series[1].data[0]).toEqual([1, 8]);
     expect(option.series[1].data[1]).toEqual([11, null]);
   });

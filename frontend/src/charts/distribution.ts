@@ -52,10 +52,12 @@ export function distributionChartOption(
   const series: unknown[] = [];
   bands.forEach((band, i) => {
     const stack = `band${i}`;
+    // stackStrategy "all": a negative lower bound still stacks (the default stacks by sign).
     series.push({
       type: "line",
       name: `${band.name} (lower)`,
       stack,
+      stackStrategy: "all",
       data: band.points.map(([step, lower]) => [step, lower]),
       lineStyle: { opacity: 0 },
       showSymbol: false,
@@ -66,6 +68,7 @@ export function distributionChartOption(
       type: "line",
       name: band.name,
       stack,
+      stackStrategy: "all",
       data: band.points.map(([step, lower, upper]) => [step, lower === null || upper === null ? null : upper - lower]),
       lineStyle: { opacity: 0 },
       areaStyle: { color: BAND_COLOURS[Math.min(i, BAND_COLOURS.length - 1)], opacity: 1 },

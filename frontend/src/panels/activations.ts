@@ -57,20 +57,26 @@ function renderRun(container: HTMLElement, data: ActivationsData, signal: AbortS
         "Dead: share of units ≤ 0 for every example of the batch (ReLU layers). Saturated: share of outputs within 1% of the bounds (sigmoid, tanh, softmax).",
     ),
   );
-  const chartTitle = createElement("h3");
-  const chartElement = createElement("div", { className: "tbd-chart tbd-chart-line" });
-  const chart = mountChart(chartElement, signal);
   const rows: HTMLTableRowElement[] = [];
+  let shown = "";
   const show = (call: ActivationCall, row: HTMLTableRowElement | undefined): void => {
     rows.forEach((r) => r.setAttribute("aria-selected", String(r === row)));
     chartTitle.textContent = `Output distribution of ${call.name} over steps`;
+    shown = call.name;
     chart.setOption(distributionChartOption(data.steps, data.band_quantiles, call.bands), { notMerge: true });
-    chartElement.setAttribute("data-testid", "activation-distribution");
-    chartElement.setAttribute("data-call", call.name);
   };
+  const chartTitle = createElement("h3");
+  const chartElement = createElement("div", { className: "tbd-chart tbd-chart-line" });
   block.appendChild(renderTable(data, rows, show));
   block.appendChild(chartTitle);
+  // Attached before the chart is created: ECharts sizes itself from the element.
   block.appendChild(chartElement);
+  const chart = mountChart(chartElement, signal);
+  // Test hook: set once the distribution is drawn.
+  chart.on("finished", () => {
+    chartElement.setAttribute("data-testid", "activation-distribution");
+    chartElement.setAttribute("data-call", shown);
+  });
   const first = defaultCall(data.calls);
   if (first) show(first, rows[data.calls.indexOf(first)]);
 }
