@@ -112,6 +112,9 @@ VALIDATION_SPLIT = 0.1
 
 def train(name: str, logdir: str, epochs: int = 3, seed: int = 0) -> keras.callbacks.History:
     """Trains demo ``name`` into ``<logdir>/<name>`` with both TensorBoard and tb_diag callbacks."""
+    # One process trains every demo: free the previous model's state first, as the memory
+    # diagnostic recommends (without it, host memory grows with every fit).
+    keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     x, y = make_data(seed=seed)
     x = x * INPUT_SCALE.get(name, 1.0)

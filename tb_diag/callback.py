@@ -240,6 +240,8 @@ class DiagnosticsCallback(keras.callbacks.Callback):
                 counter=self._counter,
                 epoch=self._epoch,
                 input_iterator=self._input_iterator,
+                model=self.model,
+                warn=self._warn,
             )
             for name in self.probe_names:
                 probe = PROBES[name]()

@@ -63,6 +63,11 @@ def print_report(document: dict, out: TextIO) -> None:
         if calls:
             latest = max(entry["step"] for entry in calls.values())
             print(f"  activations: {len(calls)} layer calls and inputs, latest sample at step {latest}", file=out)
+        memory = run.get("memory") or {}
+        if memory:
+            rss = [v for v in memory["host_rss_bytes"] if v is not None]
+            gpu = f"{len(memory['gpu'])} GPU(s)" if memory["gpu"] else f"no GPU figures ({memory['gpu_unavailable'] or 'none recorded'})"
+            print(f"  memory: host RSS {rss[-1] / 2**20:.0f} MiB at the last flush; {memory['retraces']} retrace(s); {gpu}" if rss else "  memory: no host figures", file=out)
         timing = run.get("input") or {}
         if timing.get("verdict") is not None:
             print(

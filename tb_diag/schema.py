@@ -59,13 +59,21 @@ class Family:
     """One kind of recorded data: its tag, the names of its metric axis in order, and its layout.
 
     ``rows`` (per-layer families) names the document family whose ``{"layers": [...]}`` lists the
-    block's rows: the layers owning weights (``"layers"``) or, e.g., every layer call.
+    block's rows: the layers owning weights (``"layers"``) or, e.g., every layer call. ``listed``
+    says whether a run that has the family lists it among its recorded diagnostics (``GET runs``);
+    by default blocks are, documents (row lists, descriptions) are not.
     """
 
     name: str
     metrics: tuple[str, ...]
     kind: str = PER_LAYER
     rows: str = "layers"
+    listed: bool | None = None
+
+    @property
+    def is_listed(self) -> bool:
+        """Whether ``GET runs`` lists this family as a diagnostic the run recorded."""
+        return self.kind != DOCUMENT if self.listed is None else self.listed
 
     @property
     def tag(self) -> str:
@@ -94,8 +102,24 @@ ACTIVATIONS = Family(
     rows=ACTIVATION_CALLS.name,
 )
 
+# Host memory, one document per flush: {"fit_index", "epoch", "host_rss_bytes", "live_models",
+# "process": {"pid", "host", "fits": [{"fit_index", "host_rss_bytes", "live_models"}, ...]}}: which
+# fit of this process it is, and the memory at the start of every fit the process ran so far (so a
+# run shows growth across fits even when each fit logs to its own directory). A document family
+# because fresh models restart at step 1: rows keyed by step would overwrite each other.
+MEMORY = Family("memory", (), DOCUMENT, listed=True)
+# The input signatures the train step was traced with: {"fit_index": n, "traces": [{"step", "epoch",
+# "signature"}], "unavailable": "why there are no GPU figures" | null}.
+TRACES = Family("traces", (), DOCUMENT)
+# Per GPU ("layers" are device names, "devices" their product names), one row per flush.
+GPU_DEVICES = Family("gpu_devices", (), DOCUMENT)
+GPU_MEMORY = Family(
+    "gpu_memory", ("tf_in_use", "tf_peak", "device_total", "device_used", "process_used"), PER_LAYER, rows=GPU_DEVICES.name
+)
+
 FAMILIES: dict[str, Family] = {
-    family.tag: family for family in (LAYERS, GRADIENTS, INPUT, INPUT_PIPELINE, ACTIVATION_CALLS, ACTIVATIONS)
+    family.tag: family
+    for family in (LAYERS, GRADIENTS, INPUT, INPUT_PIPELINE, ACTIVATION_CALLS, ACTIVATIONS, MEMORY, TRACES, GPU_DEVICES, GPU_MEMORY)
 }
 
 

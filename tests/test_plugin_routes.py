@@ -42,7 +42,7 @@ def test_runs_lists_every_demo_run_with_finding_counts(client):
     assert by_name["healthy/train"]["error_count"] == 0 and by_name["healthy/train"]["warning_count"] == 0
     assert by_name["vanishing/train"]["warning_count"] == 1
     assert by_name["starved/train"]["warning_count"] == 1 and by_name["starved/train"]["error_count"] == 0
-    assert all(r["families"] == ["activations", "gradients", "input"] and r["last_step"] == 116 for r in runs)
+    assert all(r["families"] == ["activations", "gradients", "input", "memory"] and r["last_step"] == 116 for r in runs)
 
 
 def test_report_holds_findings_with_remedies(client):
@@ -85,6 +85,13 @@ def test_activations_payload_lists_every_call_with_series_bands_and_its_finding(
     for call in data["calls"]:
         assert len(call["std"]) == len(call["bands"]) == 12 and len(call["bands"][0]) == len(data["band_quantiles"])
     assert calls["output"]["latest"]["dead_fraction"] is None  # linear: does not apply
+
+
+def test_memory_payload_has_host_figures_retraces_and_says_why_there_is_no_gpu(client):
+    data = get_json(client, f"{PREFIX}/memory?run=healthy/train")
+    assert data["gpu"] is None and data["gpu_unavailable"] == "no GPU is visible to TensorFlow"
+    assert len(data["steps"]) == len(data["host_rss_bytes"]) >= 2 and all(v > 0 for v in data["host_rss_bytes"])
+    assert data["retraces"] == 0 and data["traces"] and data["process_fits"]
 
 
 def test_input_payload_has_every_step_a_histogram_and_the_verdict(client):

@@ -45,6 +45,7 @@ try {
   if (alsoRun) {
     await frame.locator(`[data-testid="run-toggle"][data-run="${quoted(alsoRun)}"]`).check();
     await frame.locator(`[data-testid="input-step-chart"][data-run="${quoted(alsoRun)}"]`).waitFor({ state: "attached", timeout: 60_000 });
+    await frame.locator('[data-testid="memory-host-chart"]').first().waitFor({ state: "attached", timeout: 60_000 });
     // The panel picture comes from the tab's page opened on its own (no TensorBoard chrome on top).
     const tab = await context.newPage();
     await tab.goto(new URL("data/plugin_entry.html?name=tb_diag", baseUrl.endsWith("/") ? baseUrl : `${baseUrl}/`).href);
@@ -61,6 +62,8 @@ try {
       result.panelRunFlaggedCalls = await tab.locator('[data-testid="activation-row"].tbd-row-flagged').evaluateAll((rows) =>
         rows.map((row) => row.getAttribute("data-call")));
       await tab.locator('[data-panel="activations"]').screenshot({ path: activationsScreenshot });
+      await tab.locator('[data-testid="memory-host-chart"]').waitFor({ state: "attached", timeout: 60_000 });
+      await tab.locator('[data-panel="memory"]').screenshot({ path: activationsScreenshot.replace("activations_panel", "memory_panel") });
     }
     await tab.close();
   }

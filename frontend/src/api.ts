@@ -151,6 +151,53 @@ export interface ActivationsData {
   warnings: string[];
 }
 
+/** One fit of the training process, as the Memory panel shows it. */
+export interface MemoryFit {
+  fit_index: number;
+  first_step: number;
+  rss_first_bytes: MaybeNumber;
+  rss_last_bytes: MaybeNumber;
+  live_models: number;
+}
+
+/** A trace of the train step with an input signature it had not seen in that fit. */
+export interface TraceEntry {
+  fit_index: number | null;
+  step: number | null;
+  epoch: number | null;
+  sampled: boolean;
+  signature: string;
+}
+
+/** One GPU's latest figures and its series (bytes; null where unavailable). */
+export interface GpuFigures {
+  device: string;
+  step: number;
+  tf_in_use: MaybeNumber;
+  tf_peak: MaybeNumber;
+  device_total: MaybeNumber;
+  device_used: MaybeNumber;
+  process_used: MaybeNumber;
+  peak_bytes: MaybeNumber;
+  reserved_bytes: MaybeNumber;
+  slack: MaybeNumber;
+  headroom: MaybeNumber;
+  series: { steps: number[]; tf_in_use: MaybeNumber[]; tf_peak: MaybeNumber[]; process_used: MaybeNumber[]; device_total: MaybeNumber[] };
+}
+
+/** `GET memory?run=`: host memory per flush and across fits, retraces, GPU figures. */
+export interface MemoryData {
+  run: string;
+  steps: number[];
+  host_rss_bytes: MaybeNumber[];
+  fits: MemoryFit[];
+  retraces: number;
+  traces: TraceEntry[];
+  gpu: GpuFigures[] | null;
+  gpu_unavailable: string | null;
+  warnings: string[];
+}
+
 /** A failed request; `message` is the server's own `error` text when it sent one. */
 export class ApiError extends Error {
   readonly status: number;
@@ -403,6 +450,68 @@ export function decodeActivations(body: unknown): ActivationsData {
   };
 }
 
+const maybeInt = (value: unknown, field: string): number | null => (value == null ? null : decodeNumber(value, field));
+
+/** Decodes the body of `GET memory?run=`. */
+export function decodeMemory(body: unknown): MemoryData {
+  const data = asObject(body, "memory response");
+  const gpu = data.gpu == null ? null : asArray(data.gpu, "gpu").map((item, i) => {
+    const device = asObject(item, `gpu[${i}]`);
+    const field = `gpu[${i}]`;
+    const series = asObject(device.series, `${field}.series`);
+    const maybe = (key: string): MaybeNumber => decodeMaybeNumber(device[key] ?? null, `${field}.${key}`);
+    return {
+      device: asString(device.device, `${field}.device`),
+      step: decodeNumber(device.step, `${field}.step`),
+      tf_in_use: maybe("tf_in_use"),
+      tf_peak: maybe("tf_peak"),
+      device_total: maybe("device_total"),
+      device_used: maybe("device_used"),
+      process_used: maybe("process_used"),
+      peak_bytes: maybe("peak_bytes"),
+      reserved_bytes: maybe("reserved_bytes"),
+      slack: maybe("slack"),
+      headroom: maybe("headroom"),
+      series: {
+        steps: asArray(series.steps, `${field}.series.steps`).map((s, j) => decodeNumber(s, `${field}.series.steps[${j}]`)),
+        tf_in_use: decodeSeries(series.tf_in_use, `${field}.series.tf_in_use`),
+        tf_peak: decodeSeries(series.tf_peak, `${field}.series.tf_peak`),
+        process_used: decodeSeries(series.process_used, `${field}.series.process_used`),
+        device_total: decodeSeries(series.device_total, `${field}.series.device_total`),
+      },
+    };
+  });
+  return {
+    run: asString(data.run, "run"),
+    steps: asArray(data.steps, "steps").map((s, j) => decodeNumber(s, `steps[${j}]`)),
+    host_rss_bytes: decodeSeries(data.host_rss_bytes, "host_rss_bytes"),
+    fits: asArray(data.fits, "fits").map((item, i) => {
+      const fit = asObject(item, `fits[${i}]`);
+      return {
+        fit_index: decodeNumber(fit.fit_index, `fits[${i}].fit_index`),
+        first_step: decodeNumber(fit.first_step, `fits[${i}].first_step`),
+        rss_first_bytes: decodeMaybeNumber(fit.rss_first_bytes ?? null, `fits[${i}].rss_first_bytes`),
+        rss_last_bytes: decodeMaybeNumber(fit.rss_last_bytes ?? null, `fits[${i}].rss_last_bytes`),
+        live_models: decodeNumber(fit.live_models, `fits[${i}].live_models`),
+      };
+    }),
+    retraces: decodeNumber(data.retraces, "retraces"),
+    traces: asArray(data.traces, "traces").map((item, i) => {
+      const entry = asObject(item, `traces[${i}]`);
+      return {
+        fit_index: maybeInt(entry.fit_index, `traces[${i}].fit_index`),
+        step: maybeInt(entry.step, `traces[${i}].step`),
+        epoch: maybeInt(entry.epoch, `traces[${i}].epoch`),
+        sampled: entry.sampled === true,
+        signature: asString(entry.signature, `traces[${i}].signature`),
+      };
+    }),
+    gpu,
+    gpu_unavailable: data.gpu_unavailable == null ? null : asString(data.gpu_unavailable, "gpu_unavailable"),
+    warnings: asWarnings(data.warnings, "warnings"),
+  };
+}
+
 /** The plugin's routes, resolved against one base URL (`.../data/plugin/tb_diag/`). */
 export class DiagnosticsApi {
   private readonly routesBase: URL;
@@ -435,6 +544,11 @@ export class DiagnosticsApi {
   /** `GET activations?run=`: statistics of every layer call of one run over its sampled steps. */
   async activations(run: string, signal?: AbortSignal): Promise<ActivationsData> {
     return decodeActivations(await this.getJson("activations", { run }, signal));
+  }
+
+  /** `GET memory?run=`: host memory across steps and fits, retraces and GPU figures of one run. */
+  async memory(run: string, signal?: AbortSignal): Promise<MemoryData> {
+    return decodeMemory(await this.getJson("memory", { run }, signal));
   }
 
   private async getJson(route: string, params: Record<string, string>, signal?: AbortSignal): Promise<unknown> {

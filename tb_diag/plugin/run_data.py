@@ -75,7 +75,7 @@ def list_runs(provider: Any, ctx: Any, experiment_id: str) -> dict[str, list[str
         families = sorted(
             schema.FAMILIES[tag].name
             for tag in listing[run]
-            if tag in schema.FAMILIES and schema.FAMILIES[tag].kind != schema.DOCUMENT
+            if tag in schema.FAMILIES and schema.FAMILIES[tag].is_listed
         )
         if families:
             runs[run] = families

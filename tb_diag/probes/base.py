@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from tb_diag.core.layer_map import LayerMap
 from tb_diag.core.ring_buffer import StepCounter
@@ -23,6 +23,9 @@ class ProbeSetup:
       epoch: the epoch the first recorded step belongs to.
       input_iterator: the iterator ``fit`` reads batches from (a ``tf.data`` iterator for every
         input Keras accepts on TensorFlow), or ``None`` if unknown.
+      model: the model being trained.
+      warn: ``warn(cause, message)`` gives the user one ``DiagnosticsWarning`` per cause, for a
+        probe that turns off a part of itself and carries on.
     """
 
     layers: LayerMap
@@ -30,6 +33,8 @@ class ProbeSetup:
     counter: StepCounter
     epoch: int = 0
     input_iterator: Any = None
+    model: Any = None
+    warn: Callable[[str, str], None] = lambda cause, message: None
 
 
 @dataclasses.dataclass(frozen=True)

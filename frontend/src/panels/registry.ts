@@ -7,6 +7,7 @@ import type { DiagnosticsApi, RunInfo } from "../api";
 import { activationsPanel } from "./activations";
 import { gradientsPanel } from "./gradients";
 import { inputPanel } from "./input";
+import { memoryPanel } from "./memory";
 
 /** A selected run that recorded the panel's family (as listed by `GET runs`). */
 export type RunSelection = RunInfo;
@@ -31,4 +32,4 @@ export interface Panel {
 }
 
 /** Every panel, in the order they appear on the page. */
-export const PANELS: readonly Panel[] = [gradientsPanel, activationsPanel, inputPanel];
+export const PANELS: readonly Panel[] = [gradientsPanel, activationsPanel, inputPanel, memoryPanel];

@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+
+import { decodeMemory } from "../src/api";
+import { bytesChartOption, formatBytes, seriesPerFit } from "../src/charts/memory";
+
+const body = {
+  run: "r",
+  steps: [100, 200, 300, 400],
+  host_rss_bytes: [2 ** 30, 1.1 * 2 ** 30, 1.2 * 2 ** 30, "NaN"],
+  fits: [{ fit_index: 1, first_step: 1, rss_first_bytes: 2 ** 30, rss_last_bytes: 1.1 * 2 ** 30, live_models: 1 },
+         { fit_index: 2, first_step: 201, rss_first_bytes: 1.2 * 2 ** 30, rss_last_bytes: null, live_models: 2 }],
+  retraces: 1,
+  traces: [{ fit_index: 1, step: 1, epoch: 0, sampled: true, signature: "(32, 8) float32" }],
+  gpu: null,
+  gpu_unavailable: "no GPU is visible to TensorFlow",
+  warnings: [],
+};
+
+describe("memory", () => {
+  it("decodes a run without GPU and keeps the reason", () => {
+    const data = decodeMemory(body);
+    expect(data.gpu).toBeNull();
+    expect(data.gpu_unavailable).toBe("no GPU is visible to TensorFlow");
+    expect(data.host_rss_bytes[3]).toBeNaN();
+    expect(data.fits[1].rss_last_bytes).toBeNull();
+    expect(data.traces[0].signature).toBe("(32, 8) float32");
+  });
+
+  it("splits the host series into one line per fit", () => {
+    const data = decodeMemory(body);
+    const lines = seriesPerFit(data.steps, data.host_rss_bytes, data.fits);
+    expect(lines.map((l) => l.name)).toEqual(["fit 1", "fit 2"]);
+    expect(lines[0].points.map(([s]) => s)).toEqual([100, 200]);
+    expect(lines[1].points.map(([s]) => s)).toEqual([300, 400]);
+    const option = bytesChartOption(lines) as { series: Array<{ data: Array<[number, number | null]> }> };
+    expect(option.series[0].data[0]).toEqual([100, 1024]);
+  });
+
+  it("formats bytes in MiB, GiB above 1024 MiB, and a dash when missing", () => {
+    expect([formatBytes(512 * 2 ** 20), formatBytes(1.5 * 2 ** 30), formatBytes(null)]).toEqual(["512 MiB", "1.5 GiB", "—"]);
+  });
+});

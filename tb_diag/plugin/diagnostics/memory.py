@@ -1,0 +1,305 @@
+"""Memory, viewer side: host RSS across fits, retracing, GPU figures, findings and the panel's payload."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from tb_diag import schema
+from tb_diag.plugin.findings import Finding
+from tb_diag.plugin.run_data import RunData
+
+FAMILY = schema.MEMORY
+_M = {name: i for i, name in enumerate(FAMILY.metrics)}
+_G = {name: i for i, name in enumerate(schema.GPU_MEMORY.metrics)}
+
+# Host growth across fits of one process: the last fits in a row (at least this many) each start
+# with more resident memory AND more live models than the one before (memory alone creeps up with
+# allocator high-water marks even when models are freed), by this much in total.
+GROWTH_MIN_FITS = 3
+GROWTH_MIN_BYTES = 50 * 2**20
+# Retracing: this many input signatures beyond the first in a run.
+RETRACE_WARNING = 2
+# GPU headroom: the allocator's peak at or above this share of the device's memory.
+HEADROOM_WARNING = 0.9
+
+GROWTH_REMEDY = (
+    "Each fit in this process starts with more memory than the last, and the models trained before "
+    "are still alive: call keras.backend.clear_session() (and drop references: del model; gc.collect()) "
+    "between experiments, and build models inside a function so nothing global keeps them alive."
+)
+RETRACE_REMEDY = (
+    "Every new input signature retraces (and with jit_compile recompiles) the train step. Feed fixed "
+    "shapes: pad sequences to a few bucket lengths (tf.data bucket_by_sequence_length / "
+    "padded_batch), drop the remainder (batch(..., drop_remainder=True)), keep dtypes constant; a "
+    "tf.function of your own can take reduce_retracing=True or an input_signature with None dimensions."
+)
+HEADROOM_REMEDY = (
+    "The allocator's peak is close to the device's memory: an out-of-memory error is one larger batch "
+    "away. Use a smaller batch (with gradient accumulation if needed), mixed precision "
+    "(keras.mixed_precision.set_global_policy('mixed_float16')), and turn on memory growth "
+    "(tf.config.experimental.set_memory_growth) if other processes share the GPU."
+)
+
+
+@dataclasses.dataclass
+class MemorySeries:
+    """Host figures at each flush of the run (arrays ``[samples]``, NaN where unknown).
+
+    Attributes:
+      process_fits: the memory at the start of each fit of the process that wrote the newest sample
+        (``{"fit_index", "host_rss_bytes", "live_models"}``), including fits logged elsewhere.
+    """
+
+    steps: np.ndarray
+    rss: np.ndarray
+    fit_index: np.ndarray
+    live_models: np.ndarray
+    epoch: np.ndarray
+    process_fits: list[dict]
+
+
+def memory_series(run: RunData) -> MemorySeries | None:
+    """The run's host memory samples (well-typed fields only), or ``None`` if none were recorded."""
+    samples = []
+    process_fits: list[dict] = []
+    for step, document in run.documents.get(FAMILY.name, []):
+        fit = document.get("fit_index")
+        if not isinstance(fit, int) or isinstance(fit, bool):
+            continue
+        samples.append((step, _number(document.get("host_rss_bytes")), fit, _number(document.get("live_models")), _number(document.get("epoch"))))
+        process = document.get("process")
+        listed = process.get("fits") if isinstance(process, dict) else None
+        if isinstance(listed, list):
+            process_fits = [
+                {"fit_index": entry["fit_index"], "host_rss_bytes": _number(entry.get("host_rss_bytes")), "live_models": _number(entry.get("live_models"))}
+                for entry in listed
+                if isinstance(entry, dict) and isinstance(entry.get("fit_index"), int)
+            ]
+    if not samples:
+        return None
+    steps, rss, fits_, live, epochs = (np.array(column, dtype=float) for column in zip(*samples))
+    return MemorySeries(steps.astype(np.int64), rss, fits_.astype(np.int64), live, epochs, process_fits)
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
+
+
+def fits(series: MemorySeries) -> list[dict]:
+    """Per fit written to this run (in order): its first step, RSS at its first and last flush, models alive."""
+    result = []
+    for fit in dict.fromkeys(series.fit_index.tolist()):
+        rows = np.flatnonzero(series.fit_index == fit)
+        result.append(
+            {
+                "fit_index": int(fit),
+                "first_step": int(series.steps[rows[0]]),
+                "rss_first_bytes": _float(series.rss[rows[0]]),
+                "rss_last_bytes": _float(series.rss[rows[-1]]),
+                "live_models": None if not np.isfinite(series.live_models[rows[-1]]) else int(series.live_models[rows[-1]]),
+            }
+        )
+    return result
+
+
+def traces(run: RunData) -> tuple[list[dict], str | None]:
+    """The recorded trace signatures (well-typed entries only) and why GPU figures are missing."""
+    entries: dict[tuple, dict] = {}
+    unavailable = None
+    for _, document in run.documents.get(schema.TRACES.name, []):
+        fit = document.get("fit_index")
+        if isinstance(document.get("unavailable"), str):
+            unavailable = document["unavailable"]
+        listed = document.get("traces")
+        for entry in listed if isinstance(listed, list) else []:
+            if not isinstance(entry, dict) or not isinstance(entry.get("signature"), str):
+                continue
+            step, epoch = entry.get("step"), entry.get("epoch")
+            clean = {
+                "fit_index": fit if isinstance(fit, int) else None,
+                "step": step if isinstance(step, int) else None,
+                "epoch": epoch if isinstance(epoch, int) else None,
+                "sampled": entry.get("sampled") is True,
+                "signature": entry["signature"][:2000],
+            }
+            entries.setdefault((clean["fit_index"], clean["sampled"], clean["signature"]), clean)
+    return sorted(entries.values(), key=lambda e: (e["fit_index"] or 0, e["step"] or 0)), unavailable
+
+
+def retrace_count(run: RunData) -> int:
+    """Input signatures the train step was traced with in this run, beyond the first.
+
+    Counted over all fits written to the run: Keras keeps one train function per model and
+    retraces it for each new signature (tb_diag itself traces fresh functions every fit, which is
+    not counted). Within a fit, Keras' data adapters give every batch one signature.
+    """
+    listed, _ = traces(run)
+    return max(0, len({entry["signature"] for entry in listed}) - 1)
+
+
+def gpu_figures(run: RunData) -> list[dict] | None:
+    """Per GPU: the last reading and derived figures (see README "Memory"); ``None`` without GPU data."""
+    blocks = run.families.get(schema.GPU_MEMORY.name)
+    if blocks is None or blocks.steps.size == 0:
+        return None
+    devices = []
+    for i, device in enumerate(blocks.rows):
+        present = np.flatnonzero(blocks.present[:, i])
+        if present.size == 0:
+            continue
+        values = blocks.values[present, i, :]
+        last = values[-1]
+        figure = {name: _float(last[j]) for name, j in _G.items()}
+        figure["device"] = device
+        figure["step"] = int(blocks.steps[present[-1]])
+        figure["peak_bytes"] = _float(np.nanmax(values[:, _G["tf_peak"]])) if np.isfinite(values[:, _G["tf_peak"]]).any() else None
+        # Context baseline: the least this process ever held beyond what TF's allocator handed out.
+        over = values[:, _G["process_used"]] - values[:, _G["tf_in_use"]]
+        baseline = float(np.nanmin(over)) if np.isfinite(over).any() else None
+        reserved = None if baseline is None or figure["process_used"] is None else figure["process_used"] - baseline
+        figure["reserved_bytes"] = reserved
+        in_use = figure["tf_in_use"]
+        figure["slack"] = None if not reserved or in_use is None else max(0.0, 1.0 - in_use / reserved)
+        total, peak = figure["device_total"], figure["peak_bytes"]
+        figure["headroom"] = None if not total or peak is None else peak / total
+        figure["series"] = {
+            "steps": blocks.steps[present].tolist(),
+            **{name: [_float(v) for v in values[:, j]] for name, j in _G.items()},
+        }
+        devices.append(figure)
+    return devices
+
+
+def _float(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def summarize(run: RunData) -> dict | None:
+    """``{"gpu": [...] | null, "host_rss_bytes": [...], "retraces": int, "fits": [...], "gpu_unavailable"}``."""
+    series = memory_series(run)
+    if series is None:
+        return None
+    gpu = gpu_figures(run)
+    _, unavailable = traces(run)
+    return {
+        "gpu": None if gpu is None else [{k: v for k, v in device.items() if k != "series"} for device in gpu],
+        "gpu_unavailable": unavailable if gpu is None else None,
+        "host_rss_bytes": [_float(v) for v in series.rss],
+        "steps": series.steps.tolist(),
+        "retraces": retrace_count(run),
+        "fits": fits(series),
+        "process_fits": [{k: _float(v) if k != "fit_index" else v for k, v in f.items()} for f in series.process_fits],
+    }
+
+
+def find(run: RunData) -> list[Finding]:
+    """``host_memory_growth``, ``retracing`` and ``gpu_headroom``."""
+    series = memory_series(run)
+    if series is None:
+        return []
+    return host_memory_growth(series) + retracing(run) + gpu_headroom(run)
+
+
+def host_memory_growth(series: MemorySeries) -> list[Finding]:
+    """RSS at the start of each fit grew across >= 3 fits of one process, by >= 50 MiB in all."""
+    starts: list[dict] = []
+    for fit in reversed(series.process_fits):  # the trailing run of growing fits
+        if not (np.isfinite(fit["host_rss_bytes"]) and np.isfinite(fit["live_models"])):
+            break
+        if starts and not (fit["host_rss_bytes"] < starts[0]["host_rss_bytes"] and fit["live_models"] < starts[0]["live_models"]):
+            break
+        starts.insert(0, fit)
+    rss = [f["host_rss_bytes"] for f in starts]
+    if len(starts) < GROWTH_MIN_FITS or rss[-1] - rss[0] < GROWTH_MIN_BYTES:
+        return []
+    total = rss[-1] - rss[0]
+    per_fit = total / (len(rss) - 1)
+    alive_note = (
+        f"; the models trained with tb_diag that were still alive went from {int(starts[0]['live_models'])} "
+        f"to {int(starts[-1]['live_models'])}: old models are not being freed"
+    )
+    return [
+        Finding(
+            id="host_memory_growth",
+            severity="warning",
+            step=int(series.steps[-1]),
+            layer=None,
+            title="Host memory grows with every fit",
+            detail=f"Over {len(rss)} fits in one process (fits logged to other directories included), "
+            f"resident memory at the start of each fit went from {_mib(rss[0])} to {_mib(rss[-1])} "
+            f"({_mib(per_fit)} per fit){alive_note}.",
+            remedy=GROWTH_REMEDY,
+        )
+    ]
+
+
+def retracing(run: RunData) -> list[Finding]:
+    """>= 2 retraces: the train step met >= 3 different input signatures in this run."""
+    count = retrace_count(run)
+    if count < RETRACE_WARNING:
+        return []
+    listed, _ = traces(run)
+    first_seen: dict[str, dict] = {}
+    for entry in listed:
+        first_seen.setdefault(entry["signature"], entry)
+    shown = "; ".join(f"from step {e['step']}: {e['signature']}" for e in list(first_seen.values())[:6])
+    return [
+        Finding(
+            id="retracing",
+            severity="warning",
+            step=list(first_seen.values())[1]["step"],
+            layer=None,
+            title="The train step is retraced for new input shapes",
+            detail=f"The train step met {count + 1} different input signatures in this run, so Keras traces "
+            f"it {count} more time(s) (and under jit_compile compiles it again). Signatures: {shown}.",
+            remedy=RETRACE_REMEDY,
+        )
+    ]
+
+
+def gpu_headroom(run: RunData) -> list[Finding]:
+    """A GPU whose allocator peak reached >= 90% of the device's memory."""
+    findings = []
+    for device in gpu_figures(run) or []:
+        if device["headroom"] is None or device["headroom"] < HEADROOM_WARNING:
+            continue
+        findings.append(
+            Finding(
+                id="gpu_headroom",
+                severity="warning",
+                step=device["step"],
+                layer=None,
+                title=f"{device['device']} is nearly full",
+                detail=f"TensorFlow's allocator peaked at {_mib(device['peak_bytes'])} of the device's "
+                f"{_mib(device['device_total'])} ({device['headroom']:.0%}).",
+                remedy=HEADROOM_REMEDY,
+            )
+        )
+    return findings
+
+
+def _mib(value: float | None) -> str:
+    return "n/a" if value is None else f"{value / 2**20:.0f} MiB"
+
+
+def panel_payload(run: RunData, max_points: int) -> dict | None:
+    """The Memory panel's data (see docs/http_api.md)."""
+    summary = summarize(run)
+    if summary is None:
+        return None
+    listed, _ = traces(run)
+    gpu = gpu_figures(run)
+    return {
+        "run": run.run,
+        "steps": summary["steps"][-max_points:],
+        "host_rss_bytes": summary["host_rss_bytes"][-max_points:],
+        "fits": summary["fits"],
+        "process_fits": summary["process_fits"],
+        "retraces": summary["retraces"],
+        "traces": listed,
+        "gpu": gpu,
+        "gpu_unavailable": summary["gpu_unavailable"],
+        "warnings": list(run.warnings),
+    }

@@ -1,0 +1,140 @@
+"""The memory probe: host memory across fits, retracing, and GPU figures from a fake source."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tb_diag import DiagnosticsCallback, DiagnosticsWarning
+from tb_diag.core.memory_sources import FakeGpuSource, GpuReading, TensorFlowNvmlSource, host_rss_bytes
+from tb_diag.plugin.diagnostics import memory
+from tb_diag.plugin.report import json_safe, run_report
+from tb_diag.plugin.run_data import load_logdir
+from tb_diag.probes.memory import MemoryProbe
+
+MiB = 2**20
+GiB = 2**30
+
+
+def read_run(log_dir):
+    (run,) = load_logdir(str(log_dir))
+    return run
+
+
+def small_fit(log_dir, data, epochs=2, **callback_args):
+    x, y = data
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    model.fit(x, y, batch_size=32, epochs=epochs, verbose=0, callbacks=[DiagnosticsCallback(log_dir, **callback_args)])
+    return model
+
+
+def reading(in_use, peak, process, total=16 * GiB, used=None, device="GPU:0"):
+    return GpuReading(device, "Fake GPU 16GB", in_use, peak, total, used if used is not None else process, process)
+
+
+def test_without_a_gpu_host_figures_are_recorded_and_the_reason_is_given(tmp_path, regression_data):
+    """This machine has no GPU: no error, no warning; host RSS per flush; the panel says why."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        small_fit(tmp_path, regression_data, flush_every_steps=4)
+    assert not [w for w in caught if issubclass(w.category, DiagnosticsWarning)]
+    run = read_run(tmp_path)
+    summary = memory.summarize(run)
+    assert summary["gpu"] is None and summary["gpu_unavailable"] == "no GPU is visible to TensorFlow"
+    assert summary["steps"] == [4, 8, 12, 16] and all(v > 50 * MiB for v in summary["host_rss_bytes"])
+    assert abs(summary["host_rss_bytes"][-1] - host_rss_bytes()) < 500 * MiB
+
+
+def test_fake_gpu_readings_drive_every_formula_and_the_headroom_finding(tmp_path, regression_data, monkeypatch):
+    """reserved = process - context baseline; slack = 1 - in_use / reserved; headroom = peak / total."""
+    context = 300 * MiB
+    readings = [
+        [reading(1 * GiB, 1 * GiB, context + 2 * GiB)],
+        [reading(4 * GiB, 13 * GiB, context + 14 * GiB)],
+        [reading(6 * GiB, 15 * GiB, context + 16 * GiB)],
+    ]
+    monkeypatch.setattr(MemoryProbe, "source_factory", lambda: FakeGpuSource(readings))
+    small_fit(tmp_path, regression_data, epochs=1, flush_every_steps=3)
+    run = read_run(tmp_path)
+    (gpu,) = memory.gpu_figures(run)
+    # The least this process held beyond TF's in-use bytes: the context plus the first reading's slack.
+    baseline = context + 1 * GiB
+    assert gpu["reserved_bytes"] == pytest.approx(context + 16 * GiB - baseline, rel=1e-6)
+    assert gpu["slack"] == pytest.approx(1 - 6 * GiB / gpu["reserved_bytes"], rel=1e-6)
+    assert gpu["headroom"] == pytest.approx(15 / 16)
+    assert gpu["series"]["steps"] == [3, 6, 8]
+    (finding,) = [f for f in memory.find(run) if f.id == "gpu_headroom"]
+    assert "94%" in finding.detail and "mixed_float16" in finding.remedy
+    report = json_safe(run_report(run))
+    assert report["memory"]["gpu"][0]["device"] == "GPU:0" and report["memory"]["retraces"] == 0
+
+
+def test_nvml_raising_turns_off_gpu_figures_with_one_warning_and_keeps_host_figures(tmp_path, regression_data, monkeypatch):
+    readings = [[reading(GiB, GiB, 2 * GiB)], RuntimeError("NVML_ERROR_GPU_IS_LOST")]
+    monkeypatch.setattr(MemoryProbe, "source_factory", lambda: FakeGpuSource(readings))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        small_fit(tmp_path, regression_data, flush_every_steps=4)
+    ours = [str(w.message) for w in caught if issubclass(w.category, DiagnosticsWarning)]
+    assert len(ours) == 1 and "NVML_ERROR_GPU_IS_LOST" in ours[0] and "training continues" in ours[0]
+    run = read_run(tmp_path)
+    assert memory.summarize(run)["steps"] == [4, 8, 12, 16]  # host figures at every flush
+    assert memory.gpu_figures(run)[0]["series"]["steps"] == [4]  # GPU figures until NVML failed
+    assert "NVML_ERROR_GPU_IS_LOST" in memory.traces(run)[1]  # and the log says why they stop
+
+
+def test_the_real_source_degrades_quietly_without_gpu():
+    source = TensorFlowNvmlSource()
+    assert source.read() == [] and source.unavailable == "no GPU is visible to TensorFlow"
+
+
+def test_fitting_fresh_models_in_one_process_without_clear_session_shows_host_growth(tmp_path):
+    """Four fits of freshly built 24 MB models that stay referenced: RSS grows every fit; the finding says so."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 1000)).astype("float32")
+    y = rng.normal(size=(256, 1)).astype("float32")
+    kept = []  # what a notebook does by accident: every model stays reachable
+    for _ in range(4):
+        model = keras.Sequential([keras.Input((1000,)), keras.layers.Dense(2000), keras.layers.Dense(1)])
+        model.compile("adam", "mse")
+        model.fit(x, y, batch_size=64, epochs=1, verbose=0, callbacks=[DiagnosticsCallback(tmp_path)])
+        kept.append(model)
+    run = read_run(tmp_path)
+    series = memory.memory_series(run)
+    assert [f["fit_index"] for f in memory.fits(series)] == [f["fit_index"] for f in series.process_fits[-4:]]
+    rss = [f["host_rss_bytes"] for f in series.process_fits[-4:]]
+    assert all(later > earlier for earlier, later in zip(rss, rss[1:])) and rss[-1] - rss[0] > 50 * MiB
+    # At the last fit's start the three kept models and the new one are alive (models of earlier
+    # tests in this process may be too, until the garbage collector runs).
+    assert series.process_fits[-1]["live_models"] >= 4
+    (finding,) = [f for f in memory.find(run) if f.id == "host_memory_growth"]
+    assert "clear_session" in finding.remedy and "per fit" in finding.detail
+
+
+def test_changing_input_shapes_show_retraces_with_their_signatures(tmp_path):
+    """Fits on sequences of a new length each time (a curriculum, a notebook): every new signature is listed."""
+    rng = np.random.default_rng(0)
+    model = keras.Sequential([keras.Input((None, 3)), keras.layers.Dense(4), keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    for length in (4, 6, 9, 13):
+        x, y = rng.normal(size=(64, length, 3)).astype("float32"), rng.normal(size=(64, 1)).astype("float32")
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[DiagnosticsCallback(tmp_path)])
+    run = read_run(tmp_path)
+    assert memory.retrace_count(run) == 3
+    listed, _ = memory.traces(run)
+    lengths = {entry["signature"].split(" float32")[0].split(", ")[1] for entry in listed}
+    assert lengths == {"4", "6", "9", "13"}
+    (finding,) = [f for f in memory.find(run) if f.id == "retracing"]
+    assert "bucket" in finding.remedy and "4 different input signatures" in finding.detail
+
+
+def test_fixed_shapes_give_no_retrace_finding(tmp_path, regression_data):
+    small_fit(tmp_path, regression_data)
+    run = read_run(tmp_path)
+    assert memory.retrace_count(run) == 0
+    assert [f.id for f in memory.find(run)] == []
