@@ -15,6 +15,7 @@ Variants (public options only):
 * ``input_only``: ``probes=["input"]``: per-step wait/compute/host times.
 * ``activations_only``: ``probes=["activations"]``: layer-output statistics every 10th step.
 * ``activations_every_step``: the same with ``sample_every_steps=1``.
+* ``memory_only``: ``probes=["memory"]``: host RSS and GPU figures per flush (host side only).
 * ``gradients_only``: ``probes=["gradients"]``, gradient norms every step, sampled measurements
   never (``sample_every_steps`` larger than the run).
 * ``default``: ``DiagnosticsCallback(log_dir)``.
@@ -45,6 +46,7 @@ VARIANTS = (
     "gradients_only",
     "activations_only",
     "activations_every_step",
+    "memory_only",
     "default",
     "sample_every_step",
 )
@@ -59,6 +61,7 @@ def _callbacks(variant: str, log_dir: str) -> list:
         "input_only": [DiagnosticsCallback(log_dir, probes=["input"])],
         "activations_only": [DiagnosticsCallback(log_dir, probes=["activations"])],
         "activations_every_step": [DiagnosticsCallback(log_dir, probes=["activations"], sample_every_steps=1)],
+        "memory_only": [DiagnosticsCallback(log_dir, probes=["memory"])],
         "gradients_only": [DiagnosticsCallback(log_dir, probes=["gradients"], sample_every_steps=10**9)],
         "default": [DiagnosticsCallback(log_dir)],
         "sample_every_step": [DiagnosticsCallback(log_dir, sample_every_steps=1)],
