@@ -51,6 +51,10 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         taken; 1 = every step. With ``steps_per_execution = k`` the sampled trace runs for whole
         executions, every ``max(1, sample_every_steps // k)`` executions.
       probes: names of the probes to run (default: all of ``tb_diag.probes.PROBES``).
+      profile_memory_every_steps: opt-in: every this many steps, run TensorFlow's profiler for
+        ``profile_memory_steps`` steps and keep only the BFC allocators' fragmentation figures
+        (those steps run slower while profiled). ``None`` (default): never.
+      profile_memory_steps: length of each profiler window, in steps.
 
     Example:
 
@@ -66,6 +70,8 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         flush_every_steps: int = 100,
         sample_every_steps: int = 10,
         probes: Sequence[str] | None = None,
+        profile_memory_every_steps: int | None = None,
+        profile_memory_steps: int = 5,
     ):
         super().__init__()
         if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
@@ -73,6 +79,16 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         for name, value in (("flush_every_steps", flush_every_steps), ("sample_every_steps", sample_every_steps)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        for name, value in (("profile_memory_steps", profile_memory_steps),) + (
+            (("profile_memory_every_steps", profile_memory_every_steps),) if profile_memory_every_steps is not None else ()
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if profile_memory_every_steps is not None and profile_memory_steps >= profile_memory_every_steps:
+            raise ValueError(
+                f"profile_memory_steps ({profile_memory_steps}) must be smaller than profile_memory_every_steps "
+                f"({profile_memory_every_steps})"
+            )
         if probes is None:
             probes = list(PROBES)
         if isinstance(probes, str) or not all(isinstance(name, str) for name in probes):
@@ -84,9 +100,11 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self.flush_every_steps = flush_every_steps
         self.sample_every_steps = sample_every_steps
         self.probe_names = tuple(probes)
+        self.memory_profile = (profile_memory_every_steps, profile_memory_steps) if profile_memory_every_steps else None
         self._probes: list[Probe] = []
         self._hook: OptimizerApplyHook | None = None
         self._layer_hook: LayerCallHook | None = None
+        self._batch_watchers: list[Probe] = []
         # The graph of the train step being traced (or _EAGER_STEP while a run_eagerly step runs).
         self._step_graph: Any = None
         self._writer: SummaryWriter | None = None
@@ -122,6 +140,9 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         if not self._probes:
             return
         self._steps_since_flush += self._steps_per_execution
+        for probe in self._batch_watchers:
+            with self._guard(probe.name):
+                probe.on_train_batch_end(self._steps_per_execution)
         if self._steps_since_flush >= self.flush_every_steps:
             self._flush()
 
@@ -134,6 +155,9 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         if self._hook is not None and self._counter is None:
             # Keras skips the optimizer entirely for a model without trainable weights.
             self._warn("tb_diag", "no training step reached the optimizer (does the model have trainable weights?); nothing was recorded")
+        for probe in self._probes_with("finish"):
+            with self._guard(probe.name):
+                probe.finish()
         self._flush()
         self._stop()
 
@@ -241,6 +265,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
                 epoch=self._epoch,
                 input_iterator=self._input_iterator,
                 model=self.model,
+                memory_profile=self.memory_profile,
                 warn=self._warn,
             )
             for name in self.probe_names:
@@ -248,6 +273,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
                 with self._guard(probe.name):
                     probe.start(setup)
                     self._probes.append(probe)
+            self._batch_watchers = self._probes_with("on_train_batch_end")
 
     def _stop(self) -> None:
         if self._layer_hook is not None:
@@ -259,6 +285,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             # Drop the hooked trace: the next fit traces a clean train step.
             self.model.train_function = None
         self._probes = []
+        self._batch_watchers = []
         self._input_iterator = None
         if self._writer is not None:
             with self._guard("writer"):
@@ -375,6 +402,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             cause = f"{type(error).__name__}: {error}"
             if component in PROBES:
                 self._probes = [probe for probe in self._probes if probe.name != component]
+                self._batch_watchers = [probe for probe in self._batch_watchers if probe.name != component]
                 self._warn(component, f"disabled the {component} probe after {cause}; training continues")
             else:
                 self._disable_all(f"the {component} failed ({cause}); all diagnostics are off for this fit, training continues")
@@ -383,6 +411,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         """Stops recording for the rest of this fit; the hooks stay until on_train_end removes them."""
         self._warn("tb_diag", reason)
         self._probes = []
+        self._batch_watchers = []
         writer, self._writer = self._writer, None
         if writer is not None:
             try:

@@ -111,6 +111,10 @@ MEMORY = Family("memory", (), DOCUMENT, listed=True)
 # The input signatures the train step was traced with: {"fit_index": n, "traces": [{"step", "epoch",
 # "signature"}], "unavailable": "why there are no GPU figures" | null}.
 TRACES = Family("traces", (), DOCUMENT)
+# Opt-in profiler windows, one document per flush after a window: {"windows": [{"step",
+# "allocator", "events", "fragmentation_median", "fragmentation_max", "bytes_in_use_max",
+# "peak_bytes_in_use"}], "skipped": "why a window could not run" | null} (all windows of the fit).
+MEMORY_PROFILES = Family("memory_profiles", (), DOCUMENT)
 # Per GPU ("layers" are device names, "devices" their product names), one row per flush.
 GPU_DEVICES = Family("gpu_devices", (), DOCUMENT)
 GPU_MEMORY = Family(
@@ -119,7 +123,9 @@ GPU_MEMORY = Family(
 
 FAMILIES: dict[str, Family] = {
     family.tag: family
-    for family in (LAYERS, GRADIENTS, INPUT, INPUT_PIPELINE, ACTIVATION_CALLS, ACTIVATIONS, MEMORY, TRACES, GPU_DEVICES, GPU_MEMORY)
+    for family in (
+        LAYERS, GRADIENTS, INPUT, INPUT_PIPELINE, ACTIVATION_CALLS, ACTIVATIONS, MEMORY, TRACES, MEMORY_PROFILES, GPU_DEVICES, GPU_MEMORY,
+    )
 }
 
 

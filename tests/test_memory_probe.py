@@ -93,27 +93,39 @@ def test_the_real_source_degrades_quietly_without_gpu():
     assert source.read() == [] and source.unavailable == "no GPU is visible to TensorFlow"
 
 
+GROWING_PROCESS = """
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np, keras
+from tb_diag import DiagnosticsCallback
+rng = np.random.default_rng(0)
+x = rng.normal(size=(256, 1000)).astype("float32")
+y = rng.normal(size=(256, 1)).astype("float32")
+kept = []  # what a notebook does by accident: every model stays reachable
+for _ in range(4):
+    model = keras.Sequential([keras.Input((1000,)), keras.layers.Dense(2000), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    model.fit(x, y, batch_size=64, epochs=1, verbose=0, callbacks=[DiagnosticsCallback(sys.argv[1])])
+    kept.append(model)
+"""
+
+
 def test_fitting_fresh_models_in_one_process_without_clear_session_shows_host_growth(tmp_path):
-    """Four fits of freshly built 24 MB models that stay referenced: RSS grows every fit; the finding says so."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(256, 1000)).astype("float32")
-    y = rng.normal(size=(256, 1)).astype("float32")
-    kept = []  # what a notebook does by accident: every model stays reachable
-    for _ in range(4):
-        model = keras.Sequential([keras.Input((1000,)), keras.layers.Dense(2000), keras.layers.Dense(1)])
-        model.compile("adam", "mse")
-        model.fit(x, y, batch_size=64, epochs=1, verbose=0, callbacks=[DiagnosticsCallback(tmp_path)])
-        kept.append(model)
+    """One fresh process fits four freshly built 24 MB models that stay referenced: RSS and live
+    models grow with every fit, and the finding says so."""
+    import subprocess
+    import sys
+
+    completed = subprocess.run([sys.executable, "-c", GROWING_PROCESS, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
     run = read_run(tmp_path)
     series = memory.memory_series(run)
-    assert [f["fit_index"] for f in memory.fits(series)] == [f["fit_index"] for f in series.process_fits[-4:]]
-    rss = [f["host_rss_bytes"] for f in series.process_fits[-4:]]
+    assert [f["fit_index"] for f in series.process_fits] == [1, 2, 3, 4]
+    rss = [f["host_rss_bytes"] for f in series.process_fits]
     assert all(later > earlier for earlier, later in zip(rss, rss[1:])) and rss[-1] - rss[0] > 50 * MiB
-    # At the last fit's start the three kept models and the new one are alive (models of earlier
-    # tests in this process may be too, until the garbage collector runs).
-    assert series.process_fits[-1]["live_models"] >= 4
+    assert [f["live_models"] for f in series.process_fits] == [1, 2, 3, 4]
     (finding,) = [f for f in memory.find(run) if f.id == "host_memory_growth"]
-    assert "clear_session" in finding.remedy and "per fit" in finding.detail
+    assert "clear_session" in finding.remedy and "per fit" in finding.detail and "from 1 to 4" in finding.detail
 
 
 def test_changing_input_shapes_show_retraces_with_their_signatures(tmp_path):
@@ -138,3 +150,65 @@ def test_fixed_shapes_give_no_retrace_finding(tmp_path, regression_data):
     run = read_run(tmp_path)
     assert memory.retrace_count(run) == 0
     assert [f.id for f in memory.find(run)] == []
+
+
+PROFILED_PROCESS = """
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np, keras
+from tb_diag import DiagnosticsCallback
+rng = np.random.default_rng(0)
+x, y = rng.normal(size=(512, 64)).astype("float32"), rng.normal(size=(512, 1)).astype("float32")
+model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(256, activation="relu"), keras.layers.Dense(1)])
+model.compile("adam", "mse")
+model.fit(x, y, batch_size=32, epochs=2, verbose=0,
+          callbacks=[DiagnosticsCallback(sys.argv[1], profile_memory_every_steps=12, profile_memory_steps=3)])
+"""
+
+
+def test_profiler_windows_read_the_bfc_allocators_fragmentation(tmp_path):
+    """A real BFC allocator (TensorFlow's CPU one, TF_CPU_ALLOCATOR_USE_BFC=true) under opt-in profiler
+    windows: each window is summarised per allocator from the profiler's own memory events."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TF_CPU_ALLOCATOR_USE_BFC="true")
+    completed = subprocess.run([sys.executable, "-c", PROFILED_PROCESS, str(tmp_path)], capture_output=True, text=True, timeout=300, env=env)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    windows, skipped = memory.profile_windows(read_run(tmp_path))
+    assert skipped is None
+    assert sorted({w["step"] for w in windows}) == [15, 27]  # 32 steps; 3-step windows from steps 12 and 24
+    for window in windows:
+        assert window["events"] > 10 and 0.0 <= window["fragmentation_median"] <= window["fragmentation_max"] <= 1.0
+        assert window["bytes_in_use_max"] > 0 and window["peak_bytes_in_use"] >= window["bytes_in_use_max"]
+
+
+def test_fragmentation_finding_from_window_summaries(tmp_path, regression_data):
+    from tb_diag import schema
+    from tb_diag.core.writer import SummaryWriter
+
+    writer = SummaryWriter(str(tmp_path))
+    writer.write_layers(0, ["dense"])
+    writer.write_document(schema.MEMORY, 10, {"fit_index": 1, "epoch": 0, "host_rss_bytes": 1, "live_models": 1})
+    window = {"allocator": "GPU_0_bfc", "events": 400, "fragmentation_median": 0.62, "fragmentation_max": 0.8,
+              "bytes_in_use_max": 10 * GiB, "peak_bytes_in_use": 12 * GiB}
+    writer.write_document(schema.MEMORY_PROFILES, 10, {"windows": [{"step": 5, **window}, {"step": 9, **window, "fragmentation_median": 0.1}], "skipped": None})
+    writer.close()
+    (finding,) = [f for f in memory.find(read_run(tmp_path)) if f.id == "gpu_fragmentation"]
+    assert finding.step == 5 and "62%" in finding.detail and "cuda_malloc_async" in finding.remedy
+
+
+def test_a_profiler_already_running_skips_the_windows_with_one_warning(tmp_path, regression_data):
+    other = tmp_path / "someone_elses_profile"
+    tf.profiler.experimental.start(str(other))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            small_fit(tmp_path / "logs", regression_data, profile_memory_every_steps=4, profile_memory_steps=2)
+    finally:
+        tf.profiler.experimental.stop()
+    ours = [str(w.message) for w in caught if issubclass(w.category, DiagnosticsWarning)]
+    assert len(ours) == 1 and "profiler windows skipped" in ours[0]
+    windows, skipped = memory.profile_windows(read_run(tmp_path / "logs"))
+    assert windows == [] and "profiler windows skipped" in skipped

@@ -139,7 +139,10 @@ def test_a_model_without_trainable_weights_trains_with_one_warning(tmp_path, reg
         ({"log_dir": "x", "flush_every_steps": 0}, "flush_every_steps must be an integer >= 1, got 0"),
         ({"log_dir": "x", "flush_every_steps": 2.5}, "got 2.5"),
         ({"log_dir": "x", "probes": "gradients"}, "probes must be a list of probe names"),
-        ({"log_dir": "x", "probes": ["gradient"]}, "unknown names ['gradient']; available: ['activations', 'gradients', 'input']"),
+        ({"log_dir": "x", "probes": ["gradient"]}, "unknown names ['gradient']; available: ['activations', 'gradients', 'input', 'memory']"),
+        ({"log_dir": "x", "profile_memory_every_steps": 0}, "profile_memory_every_steps must be an integer >= 1, got 0"),
+        ({"log_dir": "x", "profile_memory_every_steps": 10, "profile_memory_steps": 10},
+         "profile_memory_steps (10) must be smaller than profile_memory_every_steps (10)"),
     ],
 )
 def test_bad_arguments_name_the_argument_the_value_and_what_is_allowed(kwargs, message):
@@ -193,14 +196,15 @@ def test_a_full_disk_disables_diagnostics_and_what_was_written_stays_readable(ti
     from tb_diag.plugin.run_data import load_logdir
 
     x, y = regression_data
-    # 41 layers x 3 metrics x 4 bytes (+ framing) per step, flushed every step: 64 KiB fill in ~130 steps.
+    # Gradients only, so the arithmetic holds: 41 layers x 3 metrics x 4 bytes (+ framing) per step,
+    # flushed every step: 64 KiB fill in ~130 steps.
     def wide():
         return keras.Sequential([keras.Input((8,))] + [keras.layers.Dense(8) for _ in range(40)] + [keras.layers.Dense(1)])
 
     data = (np.tile(x, (8, 1)), np.tile(y, (8, 1)))  # 64 steps per epoch
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = train(wide, data, [DiagnosticsCallback(tiny_filesystem, flush_every_steps=1)], epochs=4)
+        model = train(wide, data, [DiagnosticsCallback(tiny_filesystem, flush_every_steps=1, probes=["gradients"])], epochs=4)
     ours = [str(w.message) for w in caught if issubclass(w.category, DiagnosticsWarning)]
     assert len(ours) == 1 and "No space left on device" in ours[0], ours
     assert_same_weights(model, train(wide, data, [], epochs=4))

@@ -185,8 +185,21 @@ export interface GpuFigures {
   series: { steps: number[]; tf_in_use: MaybeNumber[]; tf_peak: MaybeNumber[]; process_used: MaybeNumber[]; device_total: MaybeNumber[] };
 }
 
+/** One allocator over one opt-in profiler window (fractions 0..1, bytes). */
+export interface FragmentationWindow {
+  step: number;
+  allocator: string;
+  events: MaybeNumber;
+  fragmentation_median: MaybeNumber;
+  fragmentation_max: MaybeNumber;
+  bytes_in_use_max: MaybeNumber;
+  peak_bytes_in_use: MaybeNumber;
+}
+
 /** `GET memory?run=`: host memory per flush and across fits, retraces, GPU figures. */
 export interface MemoryData {
+  fragmentation: FragmentationWindow[];
+  profile_skipped: string | null;
   run: string;
   steps: number[];
   host_rss_bytes: MaybeNumber[];
@@ -508,6 +521,20 @@ export function decodeMemory(body: unknown): MemoryData {
     }),
     gpu,
     gpu_unavailable: data.gpu_unavailable == null ? null : asString(data.gpu_unavailable, "gpu_unavailable"),
+    fragmentation: (data.fragmentation === undefined ? [] : asArray(data.fragmentation, "fragmentation")).map((item, i) => {
+      const w = asObject(item, `fragmentation[${i}]`);
+      const maybe = (key: string): MaybeNumber => decodeMaybeNumber(w[key] ?? null, `fragmentation[${i}].${key}`);
+      return {
+        step: decodeNumber(w.step, `fragmentation[${i}].step`),
+        allocator: asString(w.allocator, `fragmentation[${i}].allocator`),
+        events: maybe("events"),
+        fragmentation_median: maybe("fragmentation_median"),
+        fragmentation_max: maybe("fragmentation_max"),
+        bytes_in_use_max: maybe("bytes_in_use_max"),
+        peak_bytes_in_use: maybe("peak_bytes_in_use"),
+      };
+    }),
+    profile_skipped: data.profile_skipped == null ? null : asString(data.profile_skipped, "profile_skipped"),
     warnings: asWarnings(data.warnings, "warnings"),
   };
 }

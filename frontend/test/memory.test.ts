@@ -24,6 +24,10 @@ describe("memory", () => {
     expect(data.host_rss_bytes[3]).toBeNaN();
     expect(data.fits[1].rss_last_bytes).toBeNull();
     expect(data.traces[0].signature).toBe("(32, 8) float32");
+    expect(data.fragmentation).toEqual([]);  // older servers send no windows
+    const withWindow = decodeMemory({ ...body, fragmentation: [{ step: 15, allocator: "<b>cpu</b>", events: 40, fragmentation_median: 0.2,
+      fragmentation_max: 0.5, bytes_in_use_max: 1024, peak_bytes_in_use: 2048 }], profile_skipped: null });
+    expect(withWindow.fragmentation[0].allocator).toBe("<b>cpu</b>");
   });
 
   it("splits the host series into one line per fit", () => {

@@ -24,6 +24,7 @@ class ProbeSetup:
       input_iterator: the iterator ``fit`` reads batches from (a ``tf.data`` iterator for every
         input Keras accepts on TensorFlow), or ``None`` if unknown.
       model: the model being trained.
+      memory_profile: ``(every_steps, window_steps)`` of the opt-in profiler windows, or ``None``.
       warn: ``warn(cause, message)`` gives the user one ``DiagnosticsWarning`` per cause, for a
         probe that turns off a part of itself and carries on.
     """
@@ -34,6 +35,7 @@ class ProbeSetup:
     epoch: int = 0
     input_iterator: Any = None
     model: Any = None
+    memory_profile: tuple[int, int] | None = None
     warn: Callable[[str, str], None] = lambda cause, message: None
 
 
@@ -125,6 +127,12 @@ class Probe(abc.ABC):
         """On the host after each execution: True once if the probe made new state (e.g. buffers
         sized by what the last trace saw) that the train step must be traced again to use."""
         return False
+
+    def on_train_batch_end(self, steps: int) -> None:
+        """On the host after each execution of ``steps`` training steps."""
+
+    def finish(self) -> None:
+        """On the host when ``fit`` ends, before the last ``flush``."""
 
     def on_epoch_begin(self, epoch: int) -> None:
         """On the host, before the first step of ``epoch`` (not called for the epoch ``start`` got)."""

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from tb_diag import schema
+from tb_diag.core.memory_profile import CaptureWindow
 from tb_diag.core.memory_sources import GpuSource, TensorFlowNvmlSource, host_rss_bytes
 from tb_diag.core.writer import SummaryWriter
 from tb_diag.probes.base import Probe, ProbeSetup
@@ -56,6 +57,13 @@ class MemoryProbe(Probe):
         self._traces_written = -1
         self._counter = setup.counter
         self._warn = setup.warn
+        self._profile_every, self._profile_steps = setup.memory_profile or (0, 0)
+        self._capture = CaptureWindow()
+        self._steps_seen = 0
+        self._window_started_at = 0
+        self._windows: list[dict] = []
+        self._windows_written = 0
+        self._profile_skipped: str | None = None
         self._devices: list[str] | None = None
         self._gpu: GpuSource | None = None
         self._gpu_unavailable: str | None = None
@@ -79,6 +87,30 @@ class MemoryProbe(Probe):
     def on_epoch_begin(self, epoch: int) -> None:
         self._epoch = epoch
 
+    def on_train_batch_end(self, steps: int) -> None:
+        if not self._profile_every:
+            return
+        self._steps_seen += steps
+        if self._capture.running:
+            if self._steps_seen - self._window_started_at >= self._profile_steps:
+                self._end_window()
+        elif self._steps_seen % self._profile_every < steps and self._profile_skipped is None:
+            try:
+                self._capture.start()
+                self._window_started_at = self._steps_seen
+            except Exception as error:  # another profiler is running (e.g. TensorBoard's profile_batch)
+                self._profile_skipped = f"profiler windows skipped: {type(error).__name__}: {error}"
+                self._warn("memory.profile", f"{self._profile_skipped}; training continues")
+
+    def finish(self) -> None:
+        if self._capture.running:
+            self._end_window()
+
+    def _end_window(self) -> None:
+        step = self._counter.read()
+        for window in self._capture.stop():
+            self._windows.append({"step": step, **window.to_json()})
+
     def flush(self, writer: SummaryWriter, first_step: int, last_step: int) -> None:
         writer.write_document(
             schema.MEMORY,
@@ -92,6 +124,9 @@ class MemoryProbe(Probe):
             },
         )
         self._flush_gpu(writer, last_step)
+        if len(self._windows) != self._windows_written or (self._profile_skipped and self._windows_written == 0):
+            writer.write_document(schema.MEMORY_PROFILES, last_step, {"windows": self._windows, "skipped": self._profile_skipped})
+            self._windows_written = len(self._windows) or -1
         if len(self._traces) != self._traces_written:
             writer.write_document(
                 schema.TRACES, last_step, {"fit_index": self._fit_index, "traces": self._traces, "unavailable": self._gpu_unavailable}

@@ -76,6 +76,22 @@ function renderRun(container: HTMLElement, data: MemoryData, signal: AbortSignal
     );
   }
 
+  block.appendChild(createElement("h3", { text: "Allocator fragmentation (opt-in profiler windows)" }));
+  if (data.fragmentation.length > 0) {
+    const percent = (v: number | null): string => (v === null ? "—" : `${(v * 100).toFixed(0)}%`);
+    block.appendChild(
+      table(
+        ["window ending at step", "allocator", "events", "fragmentation (median)", "max", "in use (max)", "peak"],
+        data.fragmentation.map((w) => [String(w.step), w.allocator, String(w.events ?? "—"), percent(w.fragmentation_median), percent(w.fragmentation_max), formatBytes(w.bytes_in_use_max), formatBytes(w.peak_bytes_in_use)]),
+        "memory-fragmentation",
+      ),
+    );
+  } else {
+    block.appendChild(
+      createNote(data.profile_skipped ?? "No profiler windows in this run: pass profile_memory_every_steps=N to DiagnosticsCallback to measure BFC fragmentation."),
+    );
+  }
+
   block.appendChild(createElement("h3", { text: "GPU memory" }));
   if (data.gpu === null || data.gpu.length === 0) {
     block.appendChild(

@@ -23,6 +23,10 @@ GROWTH_MIN_BYTES = 50 * 2**20
 RETRACE_WARNING = 2
 # GPU headroom: the allocator's peak at or above this share of the device's memory.
 HEADROOM_WARNING = 0.9
+# BFC fragmentation (1 - largest free chunk / free bytes) at or above this, as the median of a
+# profiler window with at least FRAGMENTATION_MIN_EVENTS allocator events.
+FRAGMENTATION_WARNING = 0.5
+FRAGMENTATION_MIN_EVENTS = 10
 
 GROWTH_REMEDY = (
     "Each fit in this process starts with more memory than the last, and the models trained before "
@@ -34,6 +38,12 @@ RETRACE_REMEDY = (
     "shapes: pad sequences to a few bucket lengths (tf.data bucket_by_sequence_length / "
     "padded_batch), drop the remainder (batch(..., drop_remainder=True)), keep dtypes constant; a "
     "tf.function of your own can take reduce_retracing=True or an input_signature with None dimensions."
+)
+FRAGMENTATION_REMEDY = (
+    "The allocator's free memory is split into pieces too small for the largest requests, so an "
+    "allocation can fail with free memory left. Try TF_GPU_ALLOCATOR=cuda_malloc_async, keep tensor "
+    "shapes constant between steps (padding/bucketing), avoid growing batch sizes mid-run, and "
+    "allocate large long-lived tensors first."
 )
 HEADROOM_REMEDY = (
     "The allocator's peak is close to the device's memory: an out-of-memory error is one larger batch "
@@ -128,6 +138,24 @@ def traces(run: RunData) -> tuple[list[dict], str | None]:
     return sorted(entries.values(), key=lambda e: (e["fit_index"] or 0, e["step"] or 0)), unavailable
 
 
+def profile_windows(run: RunData) -> tuple[list[dict], str | None]:
+    """The opt-in profiler windows (well-typed entries only) and why windows were skipped, if so."""
+    windows: dict[tuple, dict] = {}
+    skipped = None
+    numeric = ("events", "fragmentation_median", "fragmentation_max", "bytes_in_use_max", "peak_bytes_in_use")
+    for _, document in run.documents.get(schema.MEMORY_PROFILES.name, []):
+        if isinstance(document.get("skipped"), str):
+            skipped = document["skipped"]
+        listed = document.get("windows")
+        for entry in listed if isinstance(listed, list) else []:
+            if not isinstance(entry, dict) or not isinstance(entry.get("allocator"), str) or not isinstance(entry.get("step"), int):
+                continue
+            clean = {"step": entry["step"], "allocator": entry["allocator"][:200]}
+            clean.update({key: _float(_number(entry.get(key))) for key in numeric})
+            windows[(clean["step"], clean["allocator"])] = clean
+    return sorted(windows.values(), key=lambda w: (w["step"], w["allocator"])), skipped
+
+
 def retrace_count(run: RunData) -> int:
     """Input signatures the train step was traced with in this run, beyond the first.
 
@@ -183,7 +211,10 @@ def summarize(run: RunData) -> dict | None:
         return None
     gpu = gpu_figures(run)
     _, unavailable = traces(run)
+    windows, skipped = profile_windows(run)
     return {
+        "fragmentation": windows,
+        "profile_skipped": skipped,
         "gpu": None if gpu is None else [{k: v for k, v in device.items() if k != "series"} for device in gpu],
         "gpu_unavailable": unavailable if gpu is None else None,
         "host_rss_bytes": [_float(v) for v in series.rss],
@@ -199,7 +230,7 @@ def find(run: RunData) -> list[Finding]:
     series = memory_series(run)
     if series is None:
         return []
-    return host_memory_growth(series) + retracing(run) + gpu_headroom(run)
+    return host_memory_growth(series) + retracing(run) + gpu_headroom(run) + gpu_fragmentation(run)
 
 
 def host_memory_growth(series: MemorySeries) -> list[Finding]:
@@ -280,6 +311,32 @@ def gpu_headroom(run: RunData) -> list[Finding]:
     return findings
 
 
+def gpu_fragmentation(run: RunData) -> list[Finding]:
+    """A BFC allocator whose fragmentation had a median >= 0.5 over a profiler window."""
+    worst: dict[str, dict] = {}
+    for window in profile_windows(run)[0]:
+        median, events = window["fragmentation_median"], window["events"]
+        if median is None or events is None or events < FRAGMENTATION_MIN_EVENTS or median < FRAGMENTATION_WARNING:
+            continue
+        if window["allocator"] not in worst or median > worst[window["allocator"]]["fragmentation_median"]:
+            worst[window["allocator"]] = window
+    return [
+        Finding(
+            id="gpu_fragmentation",
+            severity="warning",
+            step=window["step"],
+            layer=None,
+            title=f"Allocator '{allocator}' is fragmented",
+            detail=f"In the profiler window ending at step {window['step']}, the median fragmentation of "
+            f"'{allocator}' was {window['fragmentation_median']:.0%} (max {window['fragmentation_max']:.0%}, "
+            f"{int(window['events'])} allocator events): that share of its free memory is not in its "
+            f"largest free block. Peak in use {_mib(window['peak_bytes_in_use'])}.",
+            remedy=FRAGMENTATION_REMEDY,
+        )
+        for allocator, window in worst.items()
+    ]
+
+
 def _mib(value: float | None) -> str:
     return "n/a" if value is None else f"{value / 2**20:.0f} MiB"
 
@@ -301,5 +358,7 @@ def panel_payload(run: RunData, max_points: int) -> dict | None:
         "traces": listed,
         "gpu": gpu,
         "gpu_unavailable": summary["gpu_unavailable"],
+        "fragmentation": summary["fragmentation"],
+        "profile_skipped": summary["profile_skipped"],
         "warnings": list(run.warnings),
     }
