@@ -68,6 +68,7 @@ def test_fake_gpu_readings_drive_every_formula_and_the_headroom_finding(tmp_path
     assert gpu["slack"] == pytest.approx(1 - 6 * GiB / gpu["reserved_bytes"], rel=1e-6)
     assert gpu["headroom"] == pytest.approx(15 / 16)
     assert gpu["series"]["steps"] == [3, 6, 8]
+    assert gpu["series"]["reserved"] == pytest.approx([1 * GiB, 13 * GiB, 15 * GiB])
     (finding,) = [f for f in memory.find(run) if f.id == "gpu_headroom"]
     assert "94%" in finding.detail and "mixed_float16" in finding.remedy
     report = json_safe(run_report(run))

@@ -182,7 +182,14 @@ export interface GpuFigures {
   reserved_bytes: MaybeNumber;
   slack: MaybeNumber;
   headroom: MaybeNumber;
-  series: { steps: number[]; tf_in_use: MaybeNumber[]; tf_peak: MaybeNumber[]; process_used: MaybeNumber[]; device_total: MaybeNumber[] };
+  series: {
+    steps: number[];
+    tf_in_use: MaybeNumber[];
+    tf_peak: MaybeNumber[];
+    reserved: MaybeNumber[];
+    process_used: MaybeNumber[];
+    device_total: MaybeNumber[];
+  };
 }
 
 /** One allocator over one opt-in profiler window (fractions 0..1, bytes). */
@@ -489,6 +496,7 @@ export function decodeMemory(body: unknown): MemoryData {
         steps: asArray(series.steps, `${field}.series.steps`).map((s, j) => decodeNumber(s, `${field}.series.steps[${j}]`)),
         tf_in_use: decodeSeries(series.tf_in_use, `${field}.series.tf_in_use`),
         tf_peak: decodeSeries(series.tf_peak, `${field}.series.tf_peak`),
+        reserved: series.reserved === undefined ? [] : decodeSeries(series.reserved, `${field}.series.reserved`),
         process_used: decodeSeries(series.process_used, `${field}.series.process_used`),
         device_total: decodeSeries(series.device_total, `${field}.series.device_total`),
       },

@@ -119,6 +119,7 @@ function renderGpu(block: HTMLElement, device: GpuFigures, signal: AbortSignal):
     bytesChartOption([
       line("in use (TF)", device.series.tf_in_use),
       line("peak (TF)", device.series.tf_peak),
+      line("reserved ≈", device.series.reserved),
       line("process (NVML)", device.series.process_used),
       line("device total", device.series.device_total),
     ]),

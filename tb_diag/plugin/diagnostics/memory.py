@@ -195,6 +195,7 @@ def gpu_figures(run: RunData) -> list[dict] | None:
         figure["series"] = {
             "steps": blocks.steps[present].tolist(),
             **{name: [_float(v) for v in values[:, j]] for name, j in _G.items()},
+            "reserved": [None if baseline is None else _float(v - baseline) for v in values[:, _G["process_used"]]],
         }
         devices.append(figure)
     return devices
