@@ -52,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def print_report(document: dict, out: TextIO) -> None:
-    """Writes the human-readable report: per run, a line per diagnostic and every finding."""
+    """Writes the human-readable report: per run, a line per diagnostic and every finding; then
+    what differs between the runs' environments."""
     for run in document["runs"]:
         print(f"run {run['run']}: {run['steps']} steps, {len(run['layers'])} layers", file=out)
         gradients = run.get("gradients") or {}
@@ -63,6 +64,15 @@ def print_report(document: dict, out: TextIO) -> None:
         if calls:
             latest = max(entry["step"] for entry in calls.values())
             print(f"  activations: {len(calls)} layer calls and inputs, latest sample at step {latest}", file=out)
+        env = run.get("environment") or {}
+        if env:
+            print(
+                f"  environment: TensorFlow {env.get('tensorflow')}, Keras {env.get('keras')}, Python {env.get('python')}; "
+                f"optimizer {(env.get('optimizer') or {}).get('class')}; batch {env.get('batch_size')}; "
+                f"jit_compile {env.get('jit_compile')}; mixed precision {env.get('mixed_precision')}; "
+                f"{len(env.get('gpus') or [])} GPU(s); seed {env.get('seed')}",
+                file=out,
+            )
         memory = run.get("memory") or {}
         if memory:
             rss = [v for v in memory["host_rss_bytes"] if v is not None]
@@ -87,6 +97,12 @@ def print_report(document: dict, out: TextIO) -> None:
             for label, text in (("", finding["detail"]), ("fix: ", finding["remedy"])):
                 print(textwrap.fill(label + text, width=100, initial_indent="    ", subsequent_indent="      "), file=out)
         print(file=out)
+    differing = document.get("environment_mismatches") or {}
+    if differing:
+        print("environments differ between runs:", file=out)
+        for field, values in differing.items():
+            shown = "; ".join(f"{run}: {value[:80]}" for run, value in values.items())
+            print(textwrap.fill(f"{field}: {shown}", width=100, initial_indent="  ", subsequent_indent="    "), file=out)
 
 
 def _sortable(value: float) -> float:

@@ -115,6 +115,8 @@ TRACES = Family("traces", (), DOCUMENT)
 # "allocator", "events", "fragmentation_median", "fragmentation_max", "bytes_in_use_max",
 # "peak_bytes_in_use"}], "skipped": "why a window could not run" | null} (all windows of the fit).
 MEMORY_PROFILES = Family("memory_profiles", (), DOCUMENT)
+# The environment card, one document per fit (see probes/environment.py for its fields).
+ENVIRONMENT = Family("environment", (), DOCUMENT, listed=True)
 # Per GPU ("layers" are device names, "devices" their product names), one row per flush.
 GPU_DEVICES = Family("gpu_devices", (), DOCUMENT)
 GPU_MEMORY = Family(
@@ -124,7 +126,8 @@ GPU_MEMORY = Family(
 FAMILIES: dict[str, Family] = {
     family.tag: family
     for family in (
-        LAYERS, GRADIENTS, INPUT, INPUT_PIPELINE, ACTIVATION_CALLS, ACTIVATIONS, MEMORY, TRACES, MEMORY_PROFILES, GPU_DEVICES, GPU_MEMORY,
+        LAYERS, GRADIENTS, INPUT, INPUT_PIPELINE, ACTIVATION_CALLS, ACTIVATIONS, MEMORY, TRACES, MEMORY_PROFILES, GPU_DEVICES,
+        GPU_MEMORY, ENVIRONMENT,
     )
 }
 

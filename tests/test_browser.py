@@ -44,6 +44,8 @@ def test_tab_draws_one_heatmap_row_per_layer_and_shows_the_findings(demo_logdir)
     assert "input" in result["panelRunFlaggedCalls"]  # unnormalized_inputs, highlighted
     assert os.path.getsize(activations_screenshot) > 10_000
     assert "No GPU figures: no GPU is visible to TensorFlow" in result["bodyText"]  # the Memory panel says why
+    # exploding (SGD) and starved (Adam; the same MLP) side by side: the difference is highlighted.
+    assert result["environmentMismatches"] == ["optimizer"]
     assert os.path.getsize(os.path.join(ARTIFACTS, "memory_panel.png")) > 10_000
     ids = [f["id"] for f in result["findings"]]
     assert ids[0] == "exploding_gradients" and "clipnorm" in result["findings"][0]["text"]

@@ -47,7 +47,8 @@ def test_report_json_follows_the_documented_shape(demo_logdir):
     starved = runs["starved/train"]["input"]
     assert {"wait_fraction", "verdict", "step_p50_s", "step_p95_s"} <= set(starved)
     assert starved["verdict"] == "highly" and starved["pipeline"]["python"] is True
-    assert [f["id"] for f in runs["starved/train"]["findings"]] == ["input_bound"]
+    assert [f["id"] for f in runs["starved/train"]["findings"]] == ["input_bound", "nondeterministic_setup"]
+    assert runs["starved/train"]["environment"]["seed"] == 0  # the demo seeds; op determinism is off
 
 
 def test_check_fails_only_on_error_level_findings(demo_logdir, tmp_path):

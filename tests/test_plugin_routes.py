@@ -42,7 +42,7 @@ def test_runs_lists_every_demo_run_with_finding_counts(client):
     assert by_name["healthy/train"]["error_count"] == 0 and by_name["healthy/train"]["warning_count"] == 0
     assert by_name["vanishing/train"]["warning_count"] == 1
     assert by_name["starved/train"]["warning_count"] == 1 and by_name["starved/train"]["error_count"] == 0
-    assert all(r["families"] == ["activations", "gradients", "input", "memory"] and r["last_step"] == 116 for r in runs)
+    assert all(r["families"] == ["activations", "environment", "gradients", "input", "memory"] and r["last_step"] == 116 for r in runs)
 
 
 def test_report_holds_findings_with_remedies(client):
@@ -51,7 +51,7 @@ def test_report_holds_findings_with_remedies(client):
     assert report["layers"] == ["hidden_1", "hidden_2", "hidden_3", "output"]
     finding = report["findings"][0]  # worst first, then by step: the first thing that went wrong
     assert finding["id"] == "exploding_gradients" and finding["severity"] == "error"
-    assert {other["id"] for other in report["findings"][1:]} <= {"dead_relu", "input_bound"}
+    assert {other["id"] for other in report["findings"][1:]} <= {"dead_relu", "input_bound", "nondeterministic_setup"}
     assert "clipnorm" in finding["remedy"]
     assert set(report["gradients"]) == set(report["layers"])
 

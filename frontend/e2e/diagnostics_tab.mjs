@@ -46,6 +46,7 @@ try {
     await frame.locator(`[data-testid="run-toggle"][data-run="${quoted(alsoRun)}"]`).check();
     await frame.locator(`[data-testid="input-step-chart"][data-run="${quoted(alsoRun)}"]`).waitFor({ state: "attached", timeout: 60_000 });
     await frame.locator('[data-testid="memory-host-chart"]').first().waitFor({ state: "attached", timeout: 60_000 });
+    await frame.locator('[data-testid="environment-table"]').waitFor({ state: "attached", timeout: 60_000 });
     // The panel picture comes from the tab's page opened on its own (no TensorBoard chrome on top).
     const tab = await context.newPage();
     await tab.goto(new URL("data/plugin_entry.html?name=tb_diag", baseUrl.endsWith("/") ? baseUrl : `${baseUrl}/`).href);
@@ -74,6 +75,8 @@ try {
   result.runToggles = await frame.locator('[data-testid="run-toggle"]').count();
   result.bodyText = await frame.locator("body").innerText();
   result.injectedImages = await frame.locator("img").count();
+  result.environmentMismatches = await frame.locator('[data-testid="environment-mismatch"]').evaluateAll((rows) =>
+    rows.map((row) => row.getAttribute("data-field")));
   result.inputVerdicts = await frame.locator('[data-testid="input-verdict"]').evaluateAll((items) =>
     items.map((item) => ({ verdict: item.getAttribute("data-verdict"), text: item.textContent })));
   result.inputPoints = await frame.locator('[data-testid="input-step-chart"]').evaluateAll((items) =>

@@ -218,6 +218,14 @@ export interface MemoryData {
   warnings: string[];
 }
 
+/** `GET environment?run=`: the run's environment card, field by field, as text. */
+export interface EnvironmentData {
+  run: string;
+  fields: Array<{ field: string; value: string }>;
+  model_layers: Array<{ path: string; class: string; output_shape: string; params: string }>;
+  warnings: string[];
+}
+
 /** A failed request; `message` is the server's own `error` text when it sent one. */
 export class ApiError extends Error {
   readonly status: number;
@@ -547,6 +555,24 @@ export function decodeMemory(body: unknown): MemoryData {
   };
 }
 
+/** Decodes the body of `GET environment?run=`. */
+export function decodeEnvironment(body: unknown): EnvironmentData {
+  const data = asObject(body, "environment response");
+  return {
+    run: asString(data.run, "run"),
+    fields: asArray(data.fields, "fields").map((item, i) => {
+      const entry = asObject(item, `fields[${i}]`);
+      return { field: asString(entry.field, `fields[${i}].field`), value: asString(entry.value, `fields[${i}].value`) };
+    }),
+    model_layers: asArray(data.model_layers ?? [], "model_layers").map((item, i) => {
+      const entry = asObject(item, `model_layers[${i}]`);
+      const text = (key: string): string => asString(entry[key], `model_layers[${i}].${key}`);
+      return { path: text("path"), class: text("class"), output_shape: text("output_shape"), params: text("params") };
+    }),
+    warnings: asWarnings(data.warnings, "warnings"),
+  };
+}
+
 /** The plugin's routes, resolved against one base URL (`.../data/plugin/tb_diag/`). */
 export class DiagnosticsApi {
   private readonly routesBase: URL;
@@ -584,6 +610,11 @@ export class DiagnosticsApi {
   /** `GET memory?run=`: host memory across steps and fits, retraces and GPU figures of one run. */
   async memory(run: string, signal?: AbortSignal): Promise<MemoryData> {
     return decodeMemory(await this.getJson("memory", { run }, signal));
+  }
+
+  /** `GET environment?run=`: what one run was trained with. */
+  async environment(run: string, signal?: AbortSignal): Promise<EnvironmentData> {
+    return decodeEnvironment(await this.getJson("environment", { run }, signal));
   }
 
   private async getJson(route: string, params: Record<string, string>, signal?: AbortSignal): Promise<unknown> {

@@ -80,6 +80,7 @@ body {
 .tbd-table-select tbody tr:hover { background: var(--tbd-background); }
 .tbd-table-select tbody tr[aria-selected="true"] { box-shadow: inset 3px 0 0 var(--tbd-accent); }
 .tbd-row-flagged { background: var(--tbd-warning-bg); }
+.tbd-cell-value { max-width: 420px; overflow-wrap: anywhere; font-family: monospace; font-size: 12px; }
 .tbd-cell-name { max-width: 320px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .tbd-layer-chart { display: flex; gap: 12px; align-items: stretch; }
 .tbd-layer-chart .tbd-chart { flex: 1; }

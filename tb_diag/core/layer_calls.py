@@ -23,6 +23,7 @@ def leaf_layers(model: Any) -> list[tuple[str, Any]]:
     Paths are joined by ``/`` like ``map_layers``' (``"encoder/dense_1"``). Leaf layers are the ones
     that compute: a nested model's output is its last leaf's, so recording both would repeat it.
     Recurrent layers and layer wrappers count as leaves: their inner layers run inside a loop.
+    Input layers are left out: they compute nothing.
     """
     found: list[tuple[str, Any]] = []
     seen: set[int] = set()
@@ -30,7 +31,7 @@ def leaf_layers(model: Any) -> list[tuple[str, Any]]:
     def visit(layer: Any, path: str) -> None:
         children = [] if isinstance(layer, _OPAQUE_LAYERS) else direct_sublayers(layer)
         if not children and layer is not model:
-            if id(layer) not in seen:
+            if id(layer) not in seen and not isinstance(layer, keras.layers.InputLayer):
                 seen.add(id(layer))
                 found.append((path, layer))
             return

@@ -28,8 +28,14 @@ def run_report(run: RunData) -> dict[str, Any]:
 
 
 def report_document(runs: list[RunData]) -> dict[str, Any]:
-    """The whole report: ``{"schema": 1, "runs": [...]}``."""
-    return {"schema": REPORT_SCHEMA, "runs": [run_report(run) for run in runs]}
+    """The whole report: ``{"schema": 1, "runs": [...], "environment_mismatches": {field: {run: value}}}``."""
+    from tb_diag.plugin.diagnostics import environment
+
+    return {
+        "schema": REPORT_SCHEMA,
+        "runs": [run_report(run) for run in runs],
+        "environment_mismatches": environment.mismatches({run.run: environment.card(run) for run in runs}),
+    }
 
 
 def json_safe(value: Any) -> Any:

@@ -2,10 +2,11 @@
 
 from tb_diag.probes.activations import ActivationsProbe
 from tb_diag.probes.base import Probe
+from tb_diag.probes.environment import EnvironmentProbe
 from tb_diag.probes.gradients import GradientsProbe
 from tb_diag.probes.input import InputProbe
 from tb_diag.probes.memory import MemoryProbe
 
 PROBES: dict[str, type[Probe]] = {
-    probe.name: probe for probe in (GradientsProbe, InputProbe, ActivationsProbe, MemoryProbe)
+    probe.name: probe for probe in (GradientsProbe, InputProbe, ActivationsProbe, MemoryProbe, EnvironmentProbe)
 }

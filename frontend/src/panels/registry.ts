@@ -5,6 +5,7 @@
 
 import type { DiagnosticsApi, RunInfo } from "../api";
 import { activationsPanel } from "./activations";
+import { environmentPanel } from "./environment";
 import { gradientsPanel } from "./gradients";
 import { inputPanel } from "./input";
 import { memoryPanel } from "./memory";
@@ -32,4 +33,4 @@ export interface Panel {
 }
 
 /** Every panel, in the order they appear on the page. */
-export const PANELS: readonly Panel[] = [gradientsPanel, activationsPanel, inputPanel, memoryPanel];
+export const PANELS: readonly Panel[] = [gradientsPanel, activationsPanel, inputPanel, memoryPanel, environmentPanel];

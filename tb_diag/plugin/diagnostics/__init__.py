@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from tb_diag.plugin.diagnostics import activations, gradients, input, memory
+from tb_diag.plugin.diagnostics import activations, environment, gradients, input, memory
 from tb_diag.plugin.findings import Finding
 from tb_diag.plugin.run_data import RunData
 
@@ -36,4 +36,5 @@ DIAGNOSTICS: list[Diagnostic] = [
     Diagnostic(input.FAMILY.name, input.summarize, input.find, input.panel_payload),
     Diagnostic(activations.FAMILY.name, activations.summarize, activations.find, activations.panel_payload),
     Diagnostic(memory.FAMILY.name, memory.summarize, memory.find, memory.panel_payload),
+    Diagnostic(environment.FAMILY.name, environment.summarize, environment.find, environment.panel_payload),
 ]

@@ -1,0 +1,22 @@
+import { describe, expect, it } from "vitest";
+
+import { decodeEnvironment } from "../src/api";
+import { differingFields } from "../src/panels/environment";
+
+const card = (run: string, optimizer: string, extra: Array<{ field: string; value: string }> = []) =>
+  decodeEnvironment({ run, fields: [{ field: "keras", value: '"3.15.1"' }, { field: "optimizer", value: optimizer }, ...extra], model_layers: [], warnings: [] });
+
+describe("environment comparison", () => {
+  it("flags only the fields whose values differ", () => {
+    expect([...differingFields([card("a", "Adam"), card("b", "SGD")])]).toEqual(["optimizer"]);
+    expect(differingFields([card("a", "Adam"), card("b", "Adam")]).size).toBe(0);
+  });
+
+  it("counts a field one card lacks as differing", () => {
+    expect([...differingFields([card("a", "Adam", [{ field: "seed", value: "1" }]), card("b", "Adam")])]).toEqual(["seed"]);
+  });
+
+  it("keeps values from the log as text", () => {
+    expect(card("<b>x</b>", "<img src=x onerror=alert(1)>").fields[1].value).toBe("<img src=x onerror=alert(1)>");
+  });
+});

@@ -1,0 +1,100 @@
+"""Environment card, viewer side: the card of a run, mismatches between runs, and its finding."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tb_diag import schema
+from tb_diag.plugin.findings import Finding
+from tb_diag.plugin.run_data import RunData
+
+FAMILY = schema.ENVIRONMENT
+# Card fields compared between runs, in the order they are shown.
+COMPARED = (
+    "python", "tensorflow", "keras", "platform", "cuda", "gpus", "mixed_precision", "optimizer", "batch_size",
+    "jit_compile", "steps_per_execution", "distribution", "seed", "op_determinism", "model",
+)
+REMEDY = (
+    "For runs you can reproduce and compare: call keras.utils.set_random_seed(seed) before building the "
+    "model (it seeds Python, NumPy and TensorFlow), and tf.config.experimental.enable_op_determinism() "
+    "for bit-identical kernels (slower on GPU)."
+)
+
+
+def card(run: RunData) -> dict | None:
+    """The newest environment card of the run (a JSON object from the log: untrusted, shown as text)."""
+    return run.document_at(FAMILY.name)
+
+
+def summarize(run: RunData) -> dict | None:
+    """The card itself (the report's ``environment``)."""
+    return card(run)
+
+
+def find(run: RunData) -> list[Finding]:
+    """``nondeterministic_setup`` when no global seed was set or op determinism is off."""
+    current = card(run)
+    if current is None:
+        return []
+    missing = []
+    if current.get("seed") is None:
+        missing.append("no global random seed was set")
+    if current.get("op_determinism") is not True:
+        missing.append("op determinism is off")
+    if not missing:
+        return []
+    return [
+        Finding(
+            id="nondeterministic_setup",
+            severity="info",
+            step=None,
+            layer=None,
+            title="This run cannot be reproduced exactly",
+            detail=f"When training started, {' and '.join(missing)}: running it again, or comparing it with "
+            "a teammate's run, can differ for reasons other than the change you made.",
+            remedy=REMEDY,
+        )
+    ]
+
+
+def comparable(value: Any) -> str:
+    """A field's value as compared and shown: JSON text (the model by name, class and parameters)."""
+    if isinstance(value, dict) and "layers" in value:
+        value = {key: value.get(key) for key in ("name", "class", "params", "trainable_params")}
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def mismatches(cards: dict[str, dict | None]) -> dict[str, dict[str, str]]:
+    """``{field: {run: value}}`` for the fields whose values differ between the runs that have a card."""
+    present = {run: c for run, c in cards.items() if isinstance(c, dict)}
+    if len(present) < 2:
+        return {}
+    differing = {}
+    for field in COMPARED:
+        values = {run: comparable(c.get(field)) for run, c in present.items()}
+        if len(set(values.values())) > 1:
+            differing[field] = values
+    return differing
+
+
+def panel_payload(run: RunData, max_points: int) -> dict | None:
+    """The Environment panel's data: the card's compared fields as text, in order."""
+    current = card(run)
+    if current is None:
+        return None
+    return {
+        "run": run.run,
+        "fields": [{"field": field, "value": comparable(current.get(field))} for field in COMPARED],
+        "model_layers": _layers(current.get("model")),
+        "warnings": list(run.warnings),
+    }
+
+
+def _layers(model: Any) -> list[dict]:
+    layers = model.get("layers") if isinstance(model, dict) else None
+    return [
+        {key: str(entry.get(key)) for key in ("path", "class", "output_shape", "params")}
+        for entry in (layers if isinstance(layers, list) else [])
+        if isinstance(entry, dict)
+    ]
