@@ -19,11 +19,12 @@ ARTIFACTS = os.path.join(REPO, "artifacts")
 pytestmark = pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (make browser)")
 
 
-def open_tab(base_url: str, run: str, rows: int, screenshot: str, *also: str) -> dict:
+def open_tab(base_url: str, run: str, rows: int, screenshot: str, *also: str, wait_for: str | None = None) -> dict:
     """Runs the e2e script; ``also`` = (another run to tick, where to save the Input panel)."""
+    env = dict(os.environ, **({"WAIT_FOR": wait_for} if wait_for else {}))
     completed = subprocess.run(
         ["node", SCRIPT, base_url, run, str(rows), screenshot, *also],
-        cwd=os.path.join(REPO, "frontend"), capture_output=True, text=True, timeout=180,
+        cwd=os.path.join(REPO, "frontend"), capture_output=True, text=True, timeout=180, env=env,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     return json.loads(completed.stdout.strip().splitlines()[-1])
@@ -73,3 +74,28 @@ def test_hostile_run_and_layer_names_show_literally_and_nothing_executes(tmp_pat
     assert result["injectedImages"] == 0  # no <img> element was created from data
     for text in (hostile_logdir.HOSTILE_RUN, hostile_logdir.HOSTILE_LAYER, hostile_logdir.SCRIPT_LAYER):
         assert text in result["bodyText"]
+
+
+def test_gpu_figures_from_recorded_readings_are_drawn(tmp_path):
+    """No GPU here: a run holding recorded GPU readings (as the memory probe writes them) is drawn."""
+    import numpy as np
+
+    import hostile_logdir
+    from tb_diag import schema
+    from tb_diag.core.writer import SummaryWriter
+
+    run_dir = str(tmp_path / "gpu_run" / "train")
+    hostile_logdir.write_valid_run(run_dir, ["dense"])
+    writer = SummaryWriter(run_dir)
+    gib = 2**30
+    writer.write_document(schema.MEMORY, 20, {"fit_index": 1, "epoch": 0, "host_rss_bytes": 900 * 2**20, "live_models": 1,
+                                              "process": {"fits": [{"fit_index": 1, "host_rss_bytes": 880 * 2**20, "live_models": 1}]}})
+    writer.write_document(schema.GPU_DEVICES, 9, {"layers": ["GPU:0"], "devices": [{"device": "GPU:0", "name": "Recorded A100"}]})
+    for step, in_use, peak in ((10, 20 * gib, 30 * gib), (20, 22 * gib, 38 * gib)):
+        writer.write_block(schema.GPU_MEMORY, step, np.array([[[in_use, peak, 40 * gib, 39 * gib, peak + gib]]], dtype=np.float64))
+    writer.close()
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    with running_tensorboard(str(tmp_path), ready_run="gpu_run/train") as base:
+        result = open_tab(base, "gpu_run/train", 1, os.path.join(ARTIFACTS, "gpu_run.png"), wait_for='[data-testid="memory-gpu-chart"]')
+    assert "GPU:0: in use 22 GiB, peak 38 GiB of 40 GiB (headroom used 95%)" in result["bodyText"]
+    assert "gpu_headroom" in [f["id"] for f in result["findings"]]

@@ -68,6 +68,8 @@ try {
     }
     await tab.close();
   }
+  // WAIT_FOR (a CSS selector, from the environment): something else the caller needs drawn first.
+  if (process.env.WAIT_FOR) await frame.locator(process.env.WAIT_FOR).first().waitFor({ state: "attached", timeout: 60_000 });
   // After ALSO_RUN was ticked: findings and text of both runs.
   await frame.getByText("Loading findings…").waitFor({ state: "detached", timeout: 60_000 });
   result.findings = await frame.locator('[data-testid="finding"]').evaluateAll((items) =>
