@@ -237,9 +237,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
     def _retrace_needed(self, probe: Probe) -> bool:
         with self._guard(probe.name):
             return probe.needs_retrace()
-        return False
-
-        return train_function
+        return False  # the probe failed and was disabled by the guard
 
     def _start_probes(self) -> None:
         """Maps layers and creates the probes' buffers, at the start of the first step of this fit.

@@ -11,7 +11,6 @@ from tensorboard.backend import application
 from tensorboard.plugins import base_plugin
 from werkzeug.test import Client
 
-from tb_diag.plugin.plugin import DiagnosticsPlugin
 from tb_diag.plugin.loader import DiagnosticsLoader
 from tb_diag.plugin.run_data import open_logdir
 

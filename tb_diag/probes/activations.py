@@ -18,7 +18,6 @@ DEAD_CAPABLE = {"relu", "relu6"}  # exactly 0 for every negative input: a unit c
 BOUNDED = {"sigmoid", "hard_sigmoid", "tanh", "softmax", "hard_tanh"}
 # An output this close to a bound of a bounded activation is saturated (its gradient ~ 0).
 SATURATION_MARGIN = 0.01
-_METRICS = {name: i for i, name in enumerate(schema.ACTIVATIONS.metrics)}
 
 
 class ActivationsProbe(Probe):

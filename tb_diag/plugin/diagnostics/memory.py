@@ -11,7 +11,6 @@ from tb_diag.plugin.findings import Finding
 from tb_diag.plugin.run_data import RunData
 
 FAMILY = schema.MEMORY
-_M = {name: i for i, name in enumerate(FAMILY.metrics)}
 _G = {name: i for i, name in enumerate(schema.GPU_MEMORY.metrics)}
 
 # Host growth across fits of one process: the last fits in a row (at least this many) each start
