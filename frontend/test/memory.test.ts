@@ -40,6 +40,13 @@ describe("memory", () => {
     expect(option.series[0].data[0]).toEqual([100, 1024]);
   });
 
+  it("draws retrace markers as vertical lines with canvas labels", () => {
+    const option = bytesChartOption([{ name: "fit 1", points: [[1, 2 ** 20]] }], [{ step: 9, label: "retrace" }]) as {
+      series: Array<{ markLine?: { data: Array<{ xAxis: number; label: { formatter: string } }> } }>;
+    };
+    expect(option.series[0].markLine?.data).toEqual([{ xAxis: 9, label: { formatter: "retrace" } }]);
+  });
+
   it("formats bytes in MiB, GiB above 1024 MiB, and a dash when missing", () => {
     expect([formatBytes(512 * 2 ** 20), formatBytes(1.5 * 2 ** 30), formatBytes(null)]).toEqual(["512 MiB", "1.5 GiB", "—"]);
   });

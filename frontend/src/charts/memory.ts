@@ -36,8 +36,14 @@ export function seriesPerFit(
   });
 }
 
-/** Lines of bytes over step, axis in MiB. */
-export function bytesChartOption(series: readonly ByteSeries[]): EChartsCoreOption {
+/** A vertical marker at a step (e.g. a retrace), labelled on the canvas (never parsed as HTML). */
+export interface StepMarker {
+  step: number;
+  label: string;
+}
+
+/** Lines of bytes over step, axis in MiB; `markers` are drawn as vertical lines on the first line. */
+export function bytesChartOption(series: readonly ByteSeries[], markers: readonly StepMarker[] = []): EChartsCoreOption {
   return {
     textStyle: CHART_TEXT_STYLE,
     animation: false,
@@ -62,12 +68,23 @@ export function bytesChartOption(series: readonly ByteSeries[]): EChartsCoreOpti
     xAxis: { type: "value", name: "step", nameLocation: "middle", nameGap: 28, scale: true },
     // Five significant digits: RSS often moves by a few MiB on a scale of hundreds.
     yAxis: { type: "value", name: "MiB", scale: true, axisLabel: { formatter: (value: number) => String(Number(value.toPrecision(5))) } },
-    series: series.map((line) => ({
+    series: series.map((line, i) => ({
       type: "line",
       name: line.name,
       showSymbol: true,
       connectNulls: false,
       data: line.points.map(([step, bytes]) => [step, bytes === null ? null : bytes / 2 ** 20]),
+      ...(i === 0 && markers.length > 0
+        ? {
+            markLine: {
+              symbol: "none",
+              silent: true,
+              lineStyle: { color: "#8e24aa", type: "dashed" },
+              label: { position: "insideEndTop", color: "#8e24aa" },
+              data: markers.map((marker) => ({ xAxis: marker.step, label: { formatter: marker.label } })),
+            },
+          }
+        : {}),
     })),
   };
 }

@@ -8,6 +8,7 @@ import {
   DataZoomComponent,
   GridComponent,
   LegendComponent,
+  MarkLineComponent,
   TooltipComponent,
   VisualMapComponent,
 } from "echarts/components";
@@ -23,6 +24,7 @@ echarts.use([
   VisualMapComponent,
   DataZoomComponent,
   LegendComponent,
+  MarkLineComponent,
   CanvasRenderer,
 ]);
 

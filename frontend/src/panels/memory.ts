@@ -4,7 +4,7 @@
  */
 
 import type { GpuFigures, MemoryData } from "../api";
-import { bytesChartOption, formatBytes, seriesPerFit } from "../charts/memory";
+import { bytesChartOption, formatBytes, seriesPerFit, type StepMarker } from "../charts/memory";
 import { mountChart } from "../charts/mount_chart";
 import { createElement, createNote, errorMessage } from "../dom";
 import type { Panel, PanelContext, RunSelection } from "./registry";
@@ -50,7 +50,15 @@ function renderRun(container: HTMLElement, data: MemoryData, signal: AbortSignal
   for (const warning of data.warnings) block.appendChild(createNote(warning, "warning"));
 
   block.appendChild(createElement("h3", { text: "Host memory (resident set) per flush, one line per fit of the process" }));
-  chart(block, signal, bytesChartOption(seriesPerFit(data.steps, data.host_rss_bytes, data.fits)), "memory-host-chart");
+  // Retrace markers: where the train step met an input signature not seen before in the run.
+  const markers: StepMarker[] = [];
+  const seen = new Set<string>();
+  for (const trace of data.traces) {
+    if (seen.has(trace.signature)) continue;
+    if (seen.size > 0 && trace.step !== null) markers.push({ step: trace.step, label: "retrace" });
+    seen.add(trace.signature);
+  }
+  chart(block, signal, bytesChartOption(seriesPerFit(data.steps, data.host_rss_bytes, data.fits), markers), "memory-host-chart");
   block.appendChild(
     table(
       ["fit of the process", "first flush at step", "RSS then", "RSS at last flush", "models still alive"],
