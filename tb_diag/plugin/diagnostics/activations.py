@@ -217,13 +217,14 @@ def activation_explosion(series: ActivationSeries) -> list[Finding]:
     if series.steps.size < EXPLOSION_MIN_SAMPLES:
         return []
     std = series.metric("std")
+    recent_std = _recent(series, "std")
     early_count = max(2, series.steps.size // 10)
     findings = []
     for i in range(len(series.calls)):
         if series.info[i]["kind"] != "layer":
             continue
         early = std[i, :early_count][np.isfinite(std[i, :early_count])]
-        recent = _recent(series, "std")[i]
+        recent = recent_std[i]
         if early.size == 0 or not np.isfinite(recent):
             continue
         baseline = float(np.median(early))

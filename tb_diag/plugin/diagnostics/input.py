@@ -100,8 +100,10 @@ def _judge(series: InputSeries, mask: np.ndarray) -> dict:
 def summarize(run: RunData) -> dict | None:
     """The run's input summary for the JSON report (see README, "JSON report")."""
     series = input_series(run)
-    if series is None:
-        return None
+    return None if series is None else _summary(run, series)
+
+
+def _summary(run: RunData, series: InputSeries) -> dict:
     summary = _judge(series, np.ones(series.steps.shape, dtype=bool))
     summary["excluded_steps"] = int((~series.steady).sum())
     summary["epochs"] = [{"epoch": int(epoch), **_judge(series, series.epoch == epoch)} for epoch in _epochs_in_order(series)]
@@ -133,10 +135,12 @@ def _epochs_in_order(series: InputSeries) -> list[int]:
 
 def find(run: RunData) -> list[Finding]:
     """``input_bound`` when waiting for data takes >= 5% (info) or >= 20% (warning) of step time."""
-    summary = summarize(run)
-    if summary is None or summary["verdict"] in (None, "not"):
-        return []
     series = input_series(run)
+    if series is None:
+        return []
+    summary = _summary(run, series)
+    if summary["verdict"] in (None, "not"):
+        return []
     fraction = summary["wait_fraction"]
     worst_epoch = max((e for e in summary["epochs"] if e["wait_fraction"] is not None), key=lambda e: e["wait_fraction"], default=None)
     epoch_note = ""
@@ -215,7 +219,7 @@ def panel_payload(run: RunData, max_points: int) -> dict | None:
         "steady": series.steady[keep].tolist(),
         "downsampled": downsampled,
         "histogram": _histogram(steady_times),
-        "summary": summarize(run),
+        "summary": _summary(run, series),
         "thresholds": {"moderately": MODERATELY_INPUT_BOUND, "highly": HIGHLY_INPUT_BOUND},
         "warnings": list(run.warnings),
     }
