@@ -62,6 +62,7 @@ CONFIGS = (
     "tb_diag",
     "tb_diag_no_probes",
     "tb_diag_input_only",
+    "tb_diag_nonfinite_only",
     "tb_diag_sample_every_step",
     "keras_tensorboard",
     "debugger_v2_full",
@@ -76,6 +77,7 @@ DESCRIPTION = {
     "tb_diag": "`DiagnosticsCallback(tmpdir)` (defaults: all probes)",
     "tb_diag_no_probes": "`DiagnosticsCallback(tmpdir, probes=[])` (hook + retrace + timed loop only)",
     "tb_diag_input_only": "`DiagnosticsCallback(tmpdir, probes=[\"input\"])` (input wait only)",
+    "tb_diag_nonfinite_only": "`DiagnosticsCallback(tmpdir, probes=[\"nonfinite\"])` (NaN/Inf detection and origin only)",
     "tb_diag_sample_every_step": "`DiagnosticsCallback(tmpdir, sample_every_steps=1)` (weight norms and update ratios every step too)",
     "keras_tensorboard": "`keras.callbacks.TensorBoard(tmpdir, histogram_freq=1)`",
     "debugger_v2_full": "Debugger V2 `FULL_HEALTH`, `circular_buffer_size=-1`",
@@ -88,6 +90,7 @@ BUDGET = {
     "tb_diag": ("≤ 1.05× (gradients 1.03 + input 1.02)", 1.05),
     "tb_diag_no_probes": ("—", None),
     "tb_diag_input_only": ("≤ 1.02× (budget)", 1.02),
+    "tb_diag_nonfinite_only": ("≤ 1.05× (budget)", 1.05),
     "tb_diag_sample_every_step": ("—", None),
     "keras_tensorboard": ("anchor ≈ 1.01×", None),
     "debugger_v2_full": ("anchor 3.4–7.8×", None),
@@ -103,6 +106,7 @@ SUPPORTS_JIT = {
     "tb_diag": True,
     "tb_diag_no_probes": True,
     "tb_diag_input_only": True,
+    "tb_diag_nonfinite_only": True,
     "tb_diag_sample_every_step": True,
     "keras_tensorboard": True,
     "debugger_v2_full": False,
@@ -199,6 +203,10 @@ def run_worker(
             from tb_diag import DiagnosticsCallback
 
             callbacks.append(DiagnosticsCallback(log_dir, probes=["input"]))
+        elif config == "tb_diag_nonfinite_only":
+            from tb_diag import DiagnosticsCallback
+
+            callbacks.append(DiagnosticsCallback(log_dir, probes=["nonfinite"]))
         elif config == "tb_diag_sample_every_step":
             from tb_diag import DiagnosticsCallback
 

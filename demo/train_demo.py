@@ -1,8 +1,12 @@
-"""Trains five small models with DiagnosticsCallback so the Diagnostics tab has something to say.
+"""Trains six small models with DiagnosticsCallback so the Diagnostics tab has something to say.
 
 * ``healthy``: a ReLU MLP with Adam: no findings.
 * ``exploding``: the same MLP with plain SGD at a learning rate too high for it: the gradient norm
-  grows by 10^14 in a few steps, then goes NaN (an ``exploding_gradients`` error).
+  grows by 10^14 in a few steps, then goes NaN (an ``exploding_gradients`` error). It runs with
+  ``on_nan="record"`` so the whole divergence is recorded, as it would be without tb_diag.
+* ``nan``: log-transformed features, and one record holds a 0 among positive values: at step 41
+  layer ``log_features`` returns -Inf. With the default ``on_nan="stop"``, training stops before
+  that update, with the weights of step 40 (a ``nonfinite`` error).
 * ``vanishing``: a deep stack of sigmoid layers: the first layers get gradients thousands of times
   smaller than the last (a ``vanishing_gradients`` warning).
 * ``unscaled``: the MLP fed raw features 100x larger (say, centimetres instead of metres), with
@@ -62,6 +66,28 @@ def build_exploding() -> keras.Model:
     return model
 
 
+class LogFeatures(keras.layers.Layer):
+    """log(x), the usual transform for positive, skewed features; -Inf at 0."""
+
+    def call(self, x):
+        return keras.ops.log(x)
+
+
+def build_nan() -> keras.Model:
+    """Log of the features, then the MLP (Adam)."""
+    inputs = keras.Input((FEATURES,))
+    model = keras.Model(inputs, relu_mlp()(LogFeatures(name="log_features")(inputs)), name="log_mlp")
+    model.compile(keras.optimizers.Adam(1e-3), "mse")
+    return model
+
+
+def positive_with_one_zero(x: np.ndarray) -> np.ndarray:
+    """Positive features (|x| + 0.1), except one 0 in a record step ``NAN_STEP`` reads (unshuffled)."""
+    x = np.abs(x) + 0.1
+    x[(NAN_STEP - 1) * BATCH_SIZE + 7, 3] = 0.0
+    return x
+
+
 def build_vanishing() -> keras.Model:
     """Eight sigmoid layers: each multiplies the backward signal by at most 0.25."""
     model = keras.Sequential(
@@ -103,7 +129,12 @@ DEMOS = {
     "vanishing": build_vanishing,
     "unscaled": build_unscaled,
     "starved": build_healthy,
+    "nan": build_nan,
 }
+# The training step whose batch holds the zero of the ``nan`` demo (1-based).
+NAN_STEP = 41
+# What each demo does at a NaN/Inf (default: "stop").
+ON_NAN = {"exploding": "record"}
 # Demos whose inputs are not what make_data gives: the factor their features are multiplied by.
 INPUT_SCALE = {"unscaled": 100.0}
 BATCH_SIZE = 32
@@ -118,16 +149,19 @@ def train(name: str, logdir: str, epochs: int = 3, seed: int = 0) -> keras.callb
     keras.utils.set_random_seed(seed)
     x, y = make_data(seed=seed)
     x = x * INPUT_SCALE.get(name, 1.0)
+    if name == "nan":
+        x = positive_with_one_zero(x)
     run_dir = os.path.join(logdir, name)
     model = DEMOS[name]()
-    callbacks = [keras.callbacks.TensorBoard(run_dir), DiagnosticsCallback(run_dir)]
+    callbacks = [keras.callbacks.TensorBoard(run_dir), DiagnosticsCallback(run_dir, on_nan=ON_NAN.get(name, "stop"))]
     if name == "starved":
         # The split Keras' validation_split makes for the other demos: same training batches.
         split = int(len(x) * (1 - VALIDATION_SPLIT))
         data = SlowAugmentation(x[:split], y[:split], BATCH_SIZE, delay_s=0.01)
         return model.fit(data, epochs=epochs, validation_data=(x[split:], y[split:]), verbose=0, callbacks=callbacks)
     return model.fit(
-        x, y, batch_size=BATCH_SIZE, epochs=epochs, validation_split=VALIDATION_SPLIT, verbose=0, callbacks=callbacks
+        x, y, batch_size=BATCH_SIZE, epochs=epochs, validation_split=VALIDATION_SPLIT, verbose=0, callbacks=callbacks,
+        shuffle=name != "nan",  # the nan demo's bad record is read at a known step
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any, Iterator, Sequence
 import keras
 import tensorflow as tf
 
-from tb_diag.core.hooks import OptimizerApplyHook
+from tb_diag.core.hooks import InstanceMethodPatch, OptimizerApplyHook
 from tb_diag.core.layer_calls import LayerCallHook
 from tb_diag.core.layer_map import map_layers
 from tb_diag.core.ring_buffer import StepCounter
@@ -18,6 +18,7 @@ from tb_diag.core.train_function import StepTimes, make_timed_train_function
 from tb_diag.core.writer import SummaryWriter
 from tb_diag.probes import PROBES
 from tb_diag.probes.base import ApplyStep, LayerCall, Probe, ProbeSetup
+from tb_diag.probes.nonfinite import ON_NAN_MODES
 
 # Keras' TensorBoard callback writes training data under <log_dir>/train; so do we, so both
 # callbacks given the same log_dir show up as one run in TensorBoard.
@@ -40,8 +41,9 @@ class DiagnosticsCallback(keras.callbacks.Callback):
     gate). At the end of ``fit`` every hook is removed: the model saves, loads and refits as if the
     callback had never been attached.
 
-    Diagnostics never stop training: if a probe fails, one ``DiagnosticsWarning`` names it and it is
-    disabled for the rest of the ``fit``; training carries on.
+    Diagnostics never stop training on their own failure: if a probe fails, one
+    ``DiagnosticsWarning`` names it and it is disabled for the rest of the ``fit``; training
+    carries on. They stop it on purpose only when a step produces NaN/Inf and ``on_nan="stop"``.
 
     Args:
       log_dir: the same directory you would give ``keras.callbacks.TensorBoard``; data goes to
@@ -55,6 +57,13 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         ``profile_memory_steps`` steps and keep only the BFC allocators' fragmentation figures
         (those steps run slower while profiled). ``None`` (default): never.
       profile_memory_steps: length of each profiler window, in steps.
+      on_nan: what a step with a NaN or Inf (in the batch, a layer output, the loss, the gradients
+        or the updated weights) does. ``"stop"`` (default): its update is not applied, so the
+        model keeps the weights of the last good step, and ``fit`` stops after the current
+        execution. ``"skip"``: its update is not applied; training goes on with the next batch.
+        ``"record"``: only records where it started; the update is applied as without tb_diag.
+        Either way the step is recorded (where the NaN/Inf started, the counts, what was done)
+        and everything is written out before ``fit`` returns.
 
     Example:
 
@@ -72,6 +81,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         probes: Sequence[str] | None = None,
         profile_memory_every_steps: int | None = None,
         profile_memory_steps: int = 5,
+        on_nan: str = "stop",
     ):
         super().__init__()
         if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
@@ -89,6 +99,8 @@ class DiagnosticsCallback(keras.callbacks.Callback):
                 f"profile_memory_steps ({profile_memory_steps}) must be smaller than profile_memory_every_steps "
                 f"({profile_memory_every_steps})"
             )
+        if on_nan not in ON_NAN_MODES:
+            raise ValueError(f"on_nan must be one of {', '.join(repr(m) for m in ON_NAN_MODES)}; got {on_nan!r}")
         if probes is None:
             probes = list(PROBES)
         if isinstance(probes, str) or not all(isinstance(name, str) for name in probes):
@@ -101,6 +113,12 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self.sample_every_steps = sample_every_steps
         self.probe_names = tuple(probes)
         self.memory_profile = (profile_memory_every_steps, profile_memory_steps) if profile_memory_every_steps else None
+        self.on_nan = on_nan
+        self._loss_patch: InstanceMethodPatch | None = None
+        self._step_loss: Any = None
+        self._signals: dict[str, Any] = {}
+        self._stoppers: list[Probe] = []
+        self._last_step_counted = 0
         self._probes: list[Probe] = []
         self._hook: OptimizerApplyHook | None = None
         self._layer_hook: LayerCallHook | None = None
@@ -140,6 +158,13 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         if not self._probes:
             return
         self._steps_since_flush += self._steps_per_execution
+        signals, self._signals = self._signals, {}
+        for probe in self._stoppers:
+            with self._guard(probe.name):
+                reason = probe.stop_reason(signals)
+                if reason:
+                    self._warn(f"{probe.name}_stop", f"{reason} (on_nan={self.on_nan!r})")
+                    self.model.stop_training = True
         for probe in self._batch_watchers:
             with self._guard(probe.name):
                 probe.on_train_batch_end(self._steps_per_execution)
@@ -184,6 +209,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self._hook = OptimizerApplyHook(optimizer, self._on_apply)
         self._hook.install()
         self._install_layer_hook()
+        self._loss_patch = InstanceMethodPatch(model, "compute_loss", self._observe_loss).install()
         model.train_function = self._dispatching_train_function()
 
     def _install_layer_hook(self) -> None:
@@ -196,9 +222,14 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         except Exception as error:
             self._layer_hook.remove()
             self._layer_hook = None
-            self.probe_names = tuple(name for name in self.probe_names if name not in wanting)
+            required = [name for name in wanting if not PROBES[name].layer_calls_optional]
+            self.probe_names = tuple(name for name in self.probe_names if name not in required)
+            cause = f"the model's layers cannot be wrapped ({type(error).__name__}: {error})"
             for name in wanting:
-                self._warn(name, f"disabled the {name} probe: the model's layers cannot be wrapped ({type(error).__name__}: {error}); training continues")
+                if name in required:
+                    self._warn(name, f"disabled the {name} probe: {cause}; training continues")
+                else:
+                    self._warn(name, f"the {name} probe cannot see layer outputs: {cause}; it records without them")
 
     def _dispatching_train_function(self) -> Any:
         """Two fresh, timed traces of the train step (light and sampled) and the function choosing one.
@@ -220,6 +251,9 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             self._tracing_sampled = self._executions % every == 0
             self._executions += 1
             outputs = traces[self._tracing_sampled](iterator)
+            if isinstance(outputs, dict) and any(key.startswith(SIGNAL_PREFIX) for key in outputs):
+                self._signals = {key: value for key, value in outputs.items() if key.startswith(SIGNAL_PREFIX)}
+                outputs = {key: value for key, value in outputs.items() if not key.startswith(SIGNAL_PREFIX)}
             # Probes discover what they record while the sampled step is traced.
             if self._tracing_sampled and any([self._retrace_needed(probe) for probe in list(self._probes)]):
                 traces = self._fresh_traces()
@@ -230,7 +264,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
     def _fresh_traces(self) -> dict[bool, Any]:
         """New, untraced train functions: ``{sampled: function}``."""
         return {
-            sampled: make_timed_train_function(self.model, self._on_step_end, self._step_context)
+            sampled: make_timed_train_function(self.model, self._on_step_end, self._step_context, self._step_signals)
             for sampled in (False, True)
         }
 
@@ -251,7 +285,9 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             if not layers.paths:
                 self._disable_all("the model has no trainable weights; there are no gradients to record")
                 return
-            start_step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+            # Steps skipped for NaN (and loss-scale skips) do not advance the optimizer's iterations:
+            # continue after the last step counted, so a second fit never reuses step numbers.
+            start_step = max(int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)), self._last_step_counted)
             self._layer_of_variable = layers.layer_of_variable
             self._counter = StepCounter(start_step)
             self._last_written_step = start_step
@@ -265,6 +301,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
                 model=self.model,
                 memory_profile=self.memory_profile,
                 warn=self._warn,
+                on_nan=self.on_nan,
             )
             for name in self.probe_names:
                 probe = PROBES[name]()
@@ -272,8 +309,15 @@ class DiagnosticsCallback(keras.callbacks.Callback):
                     probe.start(setup)
                     self._probes.append(probe)
             self._batch_watchers = self._probes_with("on_train_batch_end")
+            self._stoppers = self._probes_with("stop_reason")
 
     def _stop(self) -> None:
+        if self._counter is not None:
+            with self._guard("setup"):
+                self._last_step_counted = self._counter.read()
+        if self._loss_patch is not None:
+            self._loss_patch.remove()
+            self._loss_patch = None
         if self._layer_hook is not None:
             self._layer_hook.remove()
             self._layer_hook = None
@@ -284,6 +328,8 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             self.model.train_function = None
         self._probes = []
         self._batch_watchers = []
+        self._stoppers = []
+        self._signals = {}
         self._input_iterator = None
         if self._writer is not None:
             with self._guard("writer"):
@@ -296,6 +342,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
     def _step_context(self, data: Any) -> Iterator[None]:
         """Marks the graph of the train step being traced, so layer calls elsewhere are ignored."""
         self._step_graph = _EAGER_STEP if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
+        self._step_loss = None
         if self._counter is None and self._writer is not None and self.model.built and self.model.trainable_weights:
             # Start here rather than at the first update when possible: probes that see the forward
             # pass create their buffers in this first trace, the only one allowed to create variables.
@@ -309,12 +356,30 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         finally:
             self._step_graph = None
 
-    def _on_layer_call(self, path: str, layer: Any, args: tuple, outputs: Any) -> None:
+    def _in_step(self) -> bool:
+        """Whether the code running now belongs to the train step being traced (or run eagerly)."""
         if self._step_graph is None:
-            return
+            return False
         current = _EAGER_STEP if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
-        if current is not self._step_graph:
-            # Keras building into a scratch graph, or a call inside a loop body of the step.
+        # Otherwise: Keras building into a scratch graph, a call inside a loop body of the step,
+        # or a validation step.
+        return current is self._step_graph
+
+    def _observe_loss(self, compute_loss: Any, *args: Any, **kwargs: Any) -> Any:
+        loss = compute_loss(*args, **kwargs)
+        if self._in_step():
+            self._step_loss = loss
+        return loss
+
+    def _step_signals(self) -> dict[str, Any]:
+        signals: dict[str, Any] = {}
+        for probe in self._probes_with("step_signals"):
+            with self._guard(probe.name):
+                signals.update({key: value for key, value in probe.step_signals().items() if key.startswith(SIGNAL_PREFIX)})
+        return signals
+
+    def _on_layer_call(self, path: str, layer: Any, args: tuple, outputs: Any) -> None:
+        if not self._in_step():
             return
         call = LayerCall(path=path, layer=layer, inputs=args, outputs=outputs, sampled=self._tracing_sampled)
         for probe in self._probes_with("on_layer_call"):
@@ -344,17 +409,42 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             layer_ids=[layer for _, _, layer in known],
             loss_scale=_loss_scale(self.model.optimizer),
             sampled=self._tracing_sampled,
+            loss=self._step_loss if self._in_step() else None,
+            optimizer=self.model.optimizer,
         )
         states = {}
         for probe in probes:
             with self._guard(probe.name):
                 states[probe.name] = probe.before_apply(update)
-        result = apply_update()
+        for probe in self._probes_with("guard_apply"):
+            apply_update = self._guarded(probe, update, apply_update)
+        apply_update()
         for probe in probes:
             if probe.name in states and probe in self._probes:
                 with self._guard(probe.name):
                     probe.after_apply(update, states[probe.name])
-        return result
+        return None
+
+    def _guarded(self, probe: Probe, update: ApplyStep, apply_update: Any) -> Any:
+        """``apply_update`` run through ``probe.guard_apply``; if the probe fails, the update still
+        runs exactly once in the step (plainly, unless the probe had already put it there)."""
+
+        def run() -> None:
+            outer = _EAGER_STEP if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
+            placed: list[bool] = []
+
+            def tracked() -> None:
+                apply_update()
+                here = _EAGER_STEP if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
+                placed.append(here is outer or here is _EAGER_STEP)
+
+            with self._guard(probe.name):
+                probe.guard_apply(update, tracked)
+                return
+            if not any(placed):
+                apply_update()
+
+        return run
 
     def _on_step_end(self, times: StepTimes) -> None:
         if self._counter is None:
@@ -426,6 +516,8 @@ class DiagnosticsCallback(keras.callbacks.Callback):
 
 # Stands for "the train step running eagerly" where a traced step would have its graph.
 _EAGER_STEP = object()
+# Keys of the step outputs that carry probes' signals to the host (taken out before Keras sees them).
+SIGNAL_PREFIX = "tb_diag/"
 
 
 def _loss_scale(optimizer: Any) -> Any | None:

@@ -60,6 +60,14 @@ def print_report(document: dict, out: TextIO) -> None:
         if gradients:
             largest = max(gradients, key=lambda layer: _sortable(gradients[layer]["max"]))
             print(f"  gradients: largest norm {gradients[largest]['max']:.3g} in '{largest}'", file=out)
+        nonfinite = run.get("nonfinite")
+        if nonfinite:
+            where = f", '{nonfinite['layer']}'" if nonfinite["layer"] else ""
+            print(
+                f"  NaN/Inf: first at step {nonfinite['step']} ({nonfinite['phase']}{where}); update {nonfinite['action']}; "
+                f"{nonfinite['bad_steps']} step(s) with NaN/Inf",
+                file=out,
+            )
         calls = run.get("activations") or {}
         if calls:
             latest = max(entry["step"] for entry in calls.values())

@@ -123,11 +123,22 @@ GPU_MEMORY = Family(
     "gpu_memory", ("tf_in_use", "tf_peak", "device_total", "device_used", "process_used"), PER_LAYER, rows=GPU_DEVICES.name
 )
 
+# The first step with a NaN/Inf since the previous flush, in full: {"step", "epoch", "phase", "on_nan",
+# "action", "weights_kept", "loss", "loss_seen", "inputs": [{"name", "nan", "posinf", "neginf",
+# "max_abs"}], "calls": [{"name", "layer", "in": {...}, "out": {...}}], "layers": [{"layer", "grad":
+# {...}, "weights": {...}}]} (see probes/nonfinite.py); written at that step.
+NONFINITE = Family("nonfinite", (), DOCUMENT, listed=True)
+# Every step with a NaN/Inf between two flushes: {"on_nan", "steps": [{"step", "phase", "action"}]}.
+NONFINITE_STEPS = Family("nonfinite_steps", (), DOCUMENT)
+# Mixed precision: the LossScaleOptimizer's scale at each step and whether the step overflowed
+# (its update skipped by the optimizer, not by tb_diag).
+LOSS_SCALE = Family("loss_scale", ("scale", "overflow"), PER_STEP)
+
 FAMILIES: dict[str, Family] = {
     family.tag: family
     for family in (
         LAYERS, GRADIENTS, INPUT, INPUT_PIPELINE, ACTIVATION_CALLS, ACTIVATIONS, MEMORY, TRACES, MEMORY_PROFILES, GPU_DEVICES,
-        GPU_MEMORY, ENVIRONMENT,
+        GPU_MEMORY, ENVIRONMENT, NONFINITE, NONFINITE_STEPS, LOSS_SCALE,
     )
 }
 

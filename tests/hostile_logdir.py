@@ -86,6 +86,21 @@ def build(logdir: str) -> dict[str, str]:
     write_raw(bad_input, schema.INPUT_PIPELINE.tag, schema.summary_metadata(schema.INPUT_PIPELINE).plugin_data.content,
               tensor_util.make_tensor_proto(np.array(b"{not json", dtype=object)), 21)
 
+    mistyped_nan = run("mistyped_nonfinite")
+    write_valid_run(mistyped_nan, ["dense"])
+    writer = SummaryWriter(mistyped_nan)
+    writer.write_document(schema.NONFINITE, 5, {"step": "5", "phase": "forward"})  # step not an integer: skipped
+    writer.write_document(schema.NONFINITE, 6, {
+        "step": 6, "phase": "<b>forward</b>", "action": ["stopped"], "loss": "NaN",
+        "calls": [{"name": HOSTILE_LAYER, "in": "finite", "out": {"nan": -3, "posinf": "1", "max_abs": [2]}}, 7],
+        "layers": {"dense": {}}, "inputs": None,
+    })
+    writer.write_document(schema.NONFINITE_STEPS, 6, {"steps": [{"step": 6, "phase": 1}, "x", {"step": None}]})
+    writer.write_block(schema.LOSS_SCALE, 6, np.full((6, 2), np.nan, np.float32))
+    writer.close()
+    write_raw(mistyped_nan, schema.LOSS_SCALE.tag, schema.summary_metadata(schema.LOSS_SCALE).plugin_data.content,
+              tensor_util.make_tensor_proto(np.zeros((4, 5), np.float32)), 12)  # 5 metrics where there are 2
+
     future = run("future_schema")
     write_valid_run(future, ["dense"])
     content = json.dumps({"version": 99, "family": "gradients", "metrics": list(schema.GRADIENTS.metrics)}).encode()

@@ -39,7 +39,7 @@ def test_tab_draws_one_heatmap_row_per_layer_and_shows_the_findings(demo_logdir)
         result = open_tab(base, "exploding/train", 4, screenshot, "starved/train", input_screenshot,
                           "unscaled/train", activations_screenshot)
     assert result["rows"] == 4
-    assert result["runToggles"] == 5
+    assert result["runToggles"] == 6
     assert [row["call"] for row in result["activationRows"]][:5] == ["input", "hidden_1", "hidden_2", "hidden_3", "output"]
     assert "input" in result["panelRunFlaggedCalls"]  # unnormalized_inputs, highlighted
     assert os.path.getsize(activations_screenshot) > 10_000
@@ -98,3 +98,56 @@ def test_gpu_figures_from_recorded_readings_are_drawn(tmp_path):
         result = open_tab(base, "gpu_run/train", 1, os.path.join(ARTIFACTS, "gpu_run.png"), wait_for='[data-testid="memory-gpu-chart"]')
     assert "GPU:0: in use 22 GiB, peak 38 GiB of 40 GiB (headroom used 95%)" in result["bodyText"]
     assert "gpu_headroom" in [f["id"] for f in result["findings"]]
+
+
+def open_nan_panel(base_url: str, run: str, screenshot: str) -> dict:
+    completed = subprocess.run(
+        ["node", os.path.join(REPO, "frontend", "e2e", "nan_panel.mjs"), base_url, run, screenshot],
+        cwd=os.path.join(REPO, "frontend"), capture_output=True, text=True, timeout=180,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def test_nan_panel_shows_where_and_when_it_started_the_path_and_the_remedy(demo_logdir):
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    screenshot = os.path.join(ARTIFACTS, "nan_panel.png")
+    with running_tensorboard(str(demo_logdir), ready_run="nan/train") as base:
+        result = open_nan_panel(base, "nan/train", screenshot)
+    # The demo's zero reaches log() at step 41: the forward pass, layer log_features.
+    assert result["phase"] == "forward" and result["step"] == "41"
+    assert "log_features" in result["headline"] and result["action"] == "stopped"
+    assert result["origin"] == ["log_features"]
+    assert "log_features" in result["flaggedRows"]
+    assert "epsilon" in result["remedy"]
+    assert result["dialogs"] == []
+    assert os.path.getsize(screenshot) > 10_000
+
+
+def test_nan_panel_shows_hostile_names_literally(tmp_path):
+    import hostile_logdir
+    from tb_diag import schema
+    from tb_diag.core.writer import SummaryWriter
+
+    run_dir = str(tmp_path / "nan_run" / "train")
+    hostile_logdir.write_valid_run(run_dir, [hostile_logdir.HOSTILE_LAYER, "head"])
+    finite = {"nan": 0, "posinf": 0, "neginf": 0, "max_abs": 1.0}
+    writer = SummaryWriter(run_dir)
+    writer.write_document(schema.NONFINITE, 7, {
+        "step": 7, "epoch": 0, "phase": "forward", "on_nan": "stop", "action": "stopped", "weights_kept": True,
+        "loss": None, "loss_seen": True, "inputs": [{"name": "input", **finite}],
+        "calls": [
+            {"name": hostile_logdir.HOSTILE_LAYER, "layer": hostile_logdir.HOSTILE_LAYER, "in": finite,
+             "out": {"nan": 3, "posinf": 0, "neginf": 0, "max_abs": 2.0}},
+            {"name": hostile_logdir.SCRIPT_LAYER, "layer": hostile_logdir.SCRIPT_LAYER,
+             "in": {"nan": 3, "posinf": 0, "neginf": 0, "max_abs": 2.0}, "out": {"nan": 3, "posinf": 0, "neginf": 0, "max_abs": 1.0}},
+        ],
+        "layers": [],
+    })
+    writer.close()
+    with running_tensorboard(str(tmp_path), ready_run="nan_run/train") as base:
+        result = open_nan_panel(base, "nan_run/train", os.path.join(ARTIFACTS, "nan_hostile.png"))
+    # The path: the hostile origin, the call after it, then the loss (recorded as non-finite).
+    assert result["origin"] == [hostile_logdir.HOSTILE_LAYER] and result["contaminated"] == [hostile_logdir.SCRIPT_LAYER, "loss"]
+    assert hostile_logdir.HOSTILE_LAYER in result["bodyText"] and hostile_logdir.SCRIPT_LAYER in result["bodyText"]
+    assert result["dialogs"] == [] and result["injectedImages"] == 0

@@ -24,6 +24,7 @@ def test_report_prints_each_run_and_its_findings(demo_logdir):
     assert "ERROR exploding_gradients at step" in result.stdout
     assert "WARNING vanishing_gradients" in result.stdout and "fix: " in result.stdout
     assert "input: highly input-bound" in result.stdout and "WARNING input_bound" in result.stdout
+    assert "NaN/Inf: first at step 41 (forward, 'log_features'); update stopped; 1 step(s) with NaN/Inf" in result.stdout
 
 
 def test_report_json_follows_the_documented_shape(demo_logdir):
@@ -32,7 +33,7 @@ def test_report_json_follows_the_documented_shape(demo_logdir):
     document = json.loads(result.stdout)  # strict JSON: non-finite floats are strings
     assert document["schema"] == 1
     runs = {run["run"]: run for run in document["runs"]}
-    assert set(runs) == {"exploding/train", "healthy/train", "starved/train", "unscaled/train", "vanishing/train"}
+    assert set(runs) == {"exploding/train", "healthy/train", "nan/train", "starved/train", "unscaled/train", "vanishing/train"}
     healthy = runs["healthy/train"]
     assert set(healthy) >= {"run", "steps", "layers", "gradients", "findings"}
     # Tiny steps may make fetching batches a noticeable share (an info finding), never worse.
@@ -49,6 +50,12 @@ def test_report_json_follows_the_documented_shape(demo_logdir):
     assert starved["verdict"] == "highly" and starved["pipeline"]["python"] is True
     assert [f["id"] for f in runs["starved/train"]["findings"]] == ["input_bound", "nondeterministic_setup"]
     assert runs["starved/train"]["environment"]["seed"] == 0  # the demo seeds; op determinism is off
+    assert healthy["nonfinite"] is None
+    nan = runs["nan/train"]["nonfinite"]
+    assert {key: nan[key] for key in ("step", "epoch", "phase", "layer", "action")} == {
+        "step": 41, "epoch": 0, "phase": "forward", "layer": "log_features", "action": "stopped"
+    }
+    assert "returned 1 -Inf" in nan["detail"] and runs["nan/train"]["steps"] == 41
 
 
 def test_check_fails_only_on_error_level_findings(demo_logdir, tmp_path):

@@ -34,14 +34,19 @@ def get_json(client, url, status=200):
 
 def test_runs_lists_every_demo_run_with_finding_counts(client):
     runs = get_json(client, f"{PREFIX}/runs")["runs"]
-    assert [r["run"] for r in runs] == ["exploding/train", "healthy/train", "starved/train", "unscaled/train", "vanishing/train"]
+    assert [r["run"] for r in runs] == ["exploding/train", "healthy/train", "nan/train", "starved/train", "unscaled/train", "vanishing/train"]
     by_name = {r["run"]: r for r in runs}
     # Exploding gradients, then (once the weights are NaN) ReLU layers that output only zeros.
     assert by_name["exploding/train"]["error_count"] >= 1
     assert by_name["healthy/train"]["error_count"] == 0 and by_name["healthy/train"]["warning_count"] == 0
     assert by_name["vanishing/train"]["warning_count"] == 1
     assert by_name["starved/train"]["warning_count"] == 1 and by_name["starved/train"]["error_count"] == 0
-    assert all(r["families"] == ["activations", "environment", "gradients", "input", "memory"] and r["last_step"] == 116 for r in runs)
+    common = ["activations", "environment", "gradients", "input", "memory"]
+    assert all(by_name[name]["families"] == common and by_name[name]["last_step"] == 116 for name in ("healthy/train", "starved/train", "unscaled/train", "vanishing/train"))
+    # exploding records its NaN steps (on_nan="record"); nan stops before step 41's update.
+    assert by_name["exploding/train"]["families"] == sorted(common + ["nonfinite"]) and by_name["exploding/train"]["last_step"] == 116
+    assert by_name["nan/train"]["families"] == sorted(common + ["nonfinite"]) and by_name["nan/train"]["last_step"] == 41
+    assert by_name["nan/train"]["error_count"] == 1
 
 
 def test_report_holds_findings_with_remedies(client):
@@ -50,7 +55,9 @@ def test_report_holds_findings_with_remedies(client):
     assert report["layers"] == ["hidden_1", "hidden_2", "hidden_3", "output"]
     finding = report["findings"][0]  # worst first, then by step: the first thing that went wrong
     assert finding["id"] == "exploding_gradients" and finding["severity"] == "error"
-    assert {other["id"] for other in report["findings"][1:]} <= {"dead_relu", "input_bound", "nondeterministic_setup"}
+    # Then where the first NaN/Inf came from (recorded: the demo runs with on_nan="record").
+    assert report["findings"][1]["id"] == "nonfinite" and report["findings"][1]["step"] > finding["step"]
+    assert {other["id"] for other in report["findings"][2:]} <= {"dead_relu", "input_bound", "nondeterministic_setup"}
     assert "clipnorm" in finding["remedy"]
     assert set(report["gradients"]) == set(report["layers"])
 
@@ -190,3 +197,15 @@ def test_a_run_is_decoded_once_per_view_and_again_only_when_new_data_arrives(tmp
     multiplexer.Reload()
     assert get_json(client, f"{PREFIX}/gradients?run=run/train")["steps"] == list(range(1, 31))
     assert len(reads) == 2
+
+
+def test_nonfinite_route_gives_the_origin_the_path_and_the_remedy(client):
+    data = get_json(client, f"{PREFIX}/nonfinite?run=nan/train")
+    event = data["event"]
+    assert event["step"] == 41 and event["phase"] == "forward" and event["origin"]["layer"] == "log_features"
+    assert event["action"] == "stopped" and event["weights_kept"] is True
+    assert [call["name"] for call in event["calls"]][0] == "log_features"
+    assert event["calls"][0]["out"]["neginf"] == 1 and "epsilon" in event["remedy"]
+    assert data["bad_steps"] == [{"step": 41, "phase": "forward", "action": "stopped"}]
+    assert data["loss_scale"] is None
+    get_json(client, f"{PREFIX}/nonfinite?run=healthy/train", status=404)

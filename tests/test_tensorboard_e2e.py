@@ -22,7 +22,7 @@ def test_tensorboard_serves_the_tab_and_the_data(demo_logdir, loader_flags):
 
         status, body, _ = get(f"{base}/data/plugin/tb_diag/runs")
         runs = {r["run"]: r for r in json.loads(body)["runs"]}
-        assert set(runs) == {"exploding/train", "healthy/train", "starved/train", "unscaled/train", "vanishing/train"}
+        assert set(runs) == {"exploding/train", "healthy/train", "nan/train", "starved/train", "unscaled/train", "vanishing/train"}
         # Every step arrived: samples_per_plugin for tb_diag defaults to "keep all".
         assert runs["healthy/train"]["last_step"] == 116
 
@@ -30,6 +30,10 @@ def test_tensorboard_serves_the_tab_and_the_data(demo_logdir, loader_flags):
         gradients = json.loads(body)
         assert status == 200 and gradients["steps"] == list(range(1, 117))
         assert gradients["layers"] == ["hidden_1", "hidden_2", "hidden_3", "output"]
+
+        status, body, _ = get(f"{base}/data/plugin/tb_diag/nonfinite?run=nan/train")
+        event = json.loads(body)["event"]
+        assert status == 200 and (event["step"], event["origin"]["layer"]) == (41, "log_features")
 
         status, body, _ = get(f"{base}/data/plugin/tb_diag/report?run=nope")
         assert status == 404 and "unknown run" in json.loads(body)["error"]

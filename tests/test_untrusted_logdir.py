@@ -43,7 +43,7 @@ def test_every_route_answers_every_run_without_a_server_error(hostile):
     listed = {entry["run"] for entry in listing["runs"]}
     assert runs["healthy"] in listed and runs["hostile_names"] in listed
     for run in listed:
-        for route in ("report", "gradients", "input", "activations"):
+        for route in ("report", "gradients", "input", "activations", "memory", "environment", "nonfinite"):
             status, body = get(client, route, run)
             assert status == 200 or "error" in body
 
@@ -140,6 +140,19 @@ def test_real_tensorboard_serves_every_hostile_run_without_a_server_error(tmp_pa
         listed = [entry["run"] for entry in json.loads(body)["runs"]]
         assert runs["hostile_names"] in listed
         for run in listed:
-            for route in ("report", "gradients", "input", "activations"):
+            for route in ("report", "gradients", "input", "activations", "memory", "environment", "nonfinite"):
                 status, body, _ = http_get(f"{base}{PREFIX}/{route}?run={quote(run)}")
                 assert status < 500 and b"Traceback" not in body, (route, run, body[:300])
+
+
+def test_mistyped_nan_documents_are_cleaned_and_bad_loss_scale_blocks_skipped(hostile):
+    client, runs = hostile
+    status, data = get(client, "nonfinite", runs["mistyped_nonfinite"])
+    assert status == 200
+    event = data["event"]
+    assert event["step"] == 6 and event["phase"] == "unknown" and event["action"] == "unknown" and event["loss"] is None
+    assert event["calls"][0]["name"] == hostile_logdir.HOSTILE_LAYER and event["calls"][0]["out"]["nan"] == 0
+    assert event["layers"] == [] and event["inputs"] == []
+    assert data["bad_steps"] == [{"step": 6, "phase": "unknown", "action": "unknown"}]
+    assert data["loss_scale"] is None  # every row unrecorded, the 5-metric block skipped
+    assert any("loss_scale" in warning for warning in data["warnings"])

@@ -6,7 +6,7 @@
 import type { DiagnosticsApi, RunInfo, RunReport } from "./api";
 import { createElement, createNote, errorMessage } from "./dom";
 import { renderFindings } from "./findings";
-import { PANELS } from "./panels/registry";
+import { PANELS, runsForPanel } from "./panels/registry";
 
 /** Shown when TensorBoard's log dir holds no tb_diag data. */
 export const NO_DATA_MESSAGE =
@@ -115,7 +115,7 @@ async function renderSelection(selected: RunInfo[], view: SelectionView): Promis
 /** One section per registered panel that at least one selected run has data for. */
 function renderPanels(panelArea: HTMLElement, selected: RunInfo[], api: DiagnosticsApi, signal: AbortSignal): void {
   for (const panel of PANELS) {
-    const runs = selected.filter((run) => run.families.includes(panel.family));
+    const runs = runsForPanel(panel, selected);
     if (runs.length === 0) continue;
     const body = createElement("div", { className: "tbd-panel-body" });
     panelArea.appendChild(

@@ -97,6 +97,33 @@ body {
 }
 .tbd-layer-toggle:hover { background: var(--tbd-background); }
 .tbd-layer-toggle[aria-pressed="true"] { color: var(--tbd-text); font-weight: 500; border-left-color: var(--tbd-accent); }
+.tbd-nonfinite-headline { margin: 4px 0; font-weight: 500; font-size: 14px; color: var(--tbd-error); overflow-wrap: anywhere; }
+.tbd-nonfinite-headline[data-phase="none"] { color: #2e7d32; }
+.tbd-nonfinite-action, .tbd-nonfinite-evidence { margin: 4px 0; overflow-wrap: anywhere; }
+.tbd-nonfinite-remedy {
+  margin: 8px 0; padding: 6px 10px; border-left: 3px solid var(--tbd-info); background: var(--tbd-info-bg);
+}
+.tbd-nonfinite-remedy-title { font-weight: 500; }
+.tbd-nonfinite-remedy-text { margin: 2px 0 0; overflow-wrap: anywhere; white-space: pre-wrap; }
+.tbd-chips { list-style: none; margin: 2px 0 8px; padding: 0; display: flex; flex-wrap: wrap; align-items: center; row-gap: 6px; }
+.tbd-chip { display: inline-flex; align-items: center; }
+.tbd-chip + .tbd-chip::before { content: "→"; color: var(--tbd-muted); margin: 0 4px; }
+.tbd-chip-box {
+  display: inline-flex; align-items: baseline; gap: 6px; max-width: 260px; padding: 1px 8px;
+  border: 1px solid var(--tbd-border); border-radius: 12px; background: var(--tbd-card);
+}
+.tbd-chip-kind-input .tbd-chip-box, .tbd-chip-kind-loss .tbd-chip-box { border-style: dashed; }
+.tbd-chip-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.tbd-chip-tag { font-size: 10px; font-weight: 500; text-transform: uppercase; letter-spacing: 0.03em; }
+.tbd-chip-origin .tbd-chip-box { border: 2px solid var(--tbd-error); background: var(--tbd-error-bg); }
+.tbd-chip-origin .tbd-chip-tag { color: var(--tbd-error); }
+.tbd-chip-contaminated .tbd-chip-box { border-color: var(--tbd-accent); background: var(--tbd-warning-bg); }
+.tbd-chip-contaminated .tbd-chip-tag { color: var(--tbd-warning); }
+.tbd-chip-gap .tbd-chip-box { border-color: transparent; background: none; color: var(--tbd-muted); }
+.tbd-chip-gap-contaminated .tbd-chip-box { color: var(--tbd-warning); }
+.tbd-table .tbd-th-group { text-align: center; border-bottom: 1px solid var(--tbd-border); }
+.tbd-row-origin { box-shadow: inset 3px 0 0 var(--tbd-error); }
+.tbd-cell-bad { color: var(--tbd-error); font-weight: 500; }
 .tbd-tooltip-title { font-weight: 500; margin-bottom: 2px; max-width: 360px; overflow-wrap: anywhere; }
 .tbd-tooltip-row { display: flex; justify-content: space-between; gap: 12px; }
 .tbd-tooltip-label { max-width: 300px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }

@@ -54,3 +54,49 @@ class OptimizerApplyHook:
             self._optimizer.apply = self._previous
         self._previous = _MISSING
         self._installed = False
+
+
+class InstanceMethodPatch:
+    """Shadows one method of one object with a wrapper (an instance attribute), and undoes it.
+
+    ``wrapper(original, *args, **kwargs)`` is called in place of the method; ``original`` is the
+    method as it was. ``remove`` restores exactly what was there (an instance attribute or none).
+    Usable as a context manager for patches that only matter while a step is traced.
+    """
+
+    def __init__(self, target: Any, method: str, wrapper: Callable[..., Any]):
+        self._target = target
+        self._method = method
+        self._wrapper = wrapper
+        self._previous = _MISSING
+        self._installed = False
+
+    def install(self) -> "InstanceMethodPatch":
+        """Puts the wrapper in place; returns ``self``."""
+        original = getattr(self._target, self._method)
+        self._previous = self._target.__dict__.get(self._method, _MISSING)
+
+        @functools.wraps(original)
+        def patched(*args: Any, **kwargs: Any) -> Any:
+            return self._wrapper(original, *args, **kwargs)
+
+        setattr(self._target, self._method, patched)
+        self._installed = True
+        return self
+
+    def remove(self) -> None:
+        """Restores the method as it was before ``install`` (no-op if not installed)."""
+        if not self._installed:
+            return
+        if self._previous is _MISSING:
+            self._target.__dict__.pop(self._method, None)
+        else:
+            setattr(self._target, self._method, self._previous)
+        self._previous = _MISSING
+        self._installed = False
+
+    def __enter__(self) -> "InstanceMethodPatch":
+        return self.install()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.remove()

@@ -43,6 +43,7 @@ def make_timed_train_function(
     model: Any,
     on_step_end: Callable[[StepTimes], None],
     step_context: Callable[[Any], ContextManager[None]] = lambda data: contextlib.nullcontext(),
+    step_signals: Callable[[], dict[str, Any]] = dict,
 ) -> Callable[[Any], Any]:
     """Returns a train function for ``model`` that calls ``on_step_end`` inside every step.
 
@@ -50,9 +51,11 @@ def make_timed_train_function(
     ``run_eagerly``), after the step; it adds recording ops for that step's ``StepTimes``.
     ``step_context(data)`` is entered around ``model.train_step(data)``, inside the step's own
     (possibly XLA) function: what happens in it belongs to the step being traced.
+    ``step_signals()`` is called after ``train_step`` in the same function; the scalars it returns
+    are added to the step's outputs when those are a dict (the caller takes them out again).
     """
     steps_per_execution = int(model.steps_per_execution or 1)
-    one_step = _one_step_function(model, step_context)
+    one_step = _one_step_function(model, step_context, step_signals)
 
     def timed_step(started: Any, data: Any) -> Any:
         with tf.control_dependencies(_tensors(data)):
@@ -90,13 +93,19 @@ def make_timed_train_function(
     return train_function
 
 
-def _one_step_function(model: Any, step_context: Callable[[Any], ContextManager[None]]) -> Callable[[Any], Any]:
+def _one_step_function(
+    model: Any, step_context: Callable[[Any], ContextManager[None]], step_signals: Callable[[], dict[str, Any]]
+) -> Callable[[Any], Any]:
     """One training step on one batch, compiled as Keras compiles it (XLA when ``jit_compile``)."""
 
     @tf.autograph.experimental.do_not_convert
     def one_step(data: Any) -> Any:
         with step_context(data):
-            return model.distribute_strategy.run(model.train_step, args=(data,))
+            outputs = model.distribute_strategy.run(model.train_step, args=(data,))
+        signals = step_signals()
+        if signals and isinstance(outputs, dict):
+            outputs = {**outputs, **signals}
+        return outputs
 
     if not model.run_eagerly:
         one_step = tf.function(one_step, reduce_retracing=True, jit_compile=model.jit_compile)

@@ -6,7 +6,9 @@ from tb_diag.probes.environment import EnvironmentProbe
 from tb_diag.probes.gradients import GradientsProbe
 from tb_diag.probes.input import InputProbe
 from tb_diag.probes.memory import MemoryProbe
+from tb_diag.probes.nonfinite import NonfiniteProbe
 
 PROBES: dict[str, type[Probe]] = {
-    probe.name: probe for probe in (GradientsProbe, InputProbe, ActivationsProbe, MemoryProbe, EnvironmentProbe)
+    probe.name: probe
+    for probe in (GradientsProbe, NonfiniteProbe, InputProbe, ActivationsProbe, MemoryProbe, EnvironmentProbe)
 }

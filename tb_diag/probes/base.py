@@ -27,6 +27,7 @@ class ProbeSetup:
       memory_profile: ``(every_steps, window_steps)`` of the opt-in profiler windows, or ``None``.
       warn: ``warn(cause, message)`` gives the user one ``DiagnosticsWarning`` per cause, for a
         probe that turns off a part of itself and carries on.
+      on_nan: what to do at a step with non-finite values: ``"stop"``, ``"skip"`` or ``"record"``.
     """
 
     layers: LayerMap
@@ -37,6 +38,7 @@ class ProbeSetup:
     model: Any = None
     memory_profile: tuple[int, int] | None = None
     warn: Callable[[str, str], None] = lambda cause, message: None
+    on_nan: str = "stop"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +55,9 @@ class ApplyStep:
       sampled: whether this trace of the train step also records the sampled quantities. The
         callback traces the step twice (sampled and not) and runs the sampled trace every
         ``sample_every_steps`` steps, so the other steps carry no gate at all.
+      loss: the step's loss as ``model.compute_loss`` returned it (before loss scaling), or
+        ``None`` when the train step computes its loss another way.
+      optimizer: the optimizer whose ``apply`` this is.
     """
 
     step: Any
@@ -61,6 +66,8 @@ class ApplyStep:
     layer_ids: list[int]
     loss_scale: Any | None
     sampled: bool
+    loss: Any | None = None
+    optimizer: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,9 +94,10 @@ class Probe(abc.ABC):
 
     Lifecycle: ``start`` (eager, once per ``fit``: create buffers). While the train step is traced
     (or run eagerly), in order: ``on_step_start`` (the batch), ``on_layer_call`` (each leaf layer
-    call of the forward pass), ``before_apply`` / ``after_apply`` (around the optimizer update),
-    ``after_step`` (once the whole step has run, outside XLA). On the host: ``on_epoch_begin``, and
-    ``flush`` every few steps (read buffers, write one event per family).
+    call of the forward pass), ``before_apply`` / ``guard_apply`` / ``after_apply`` (around and of
+    the optimizer update), ``step_signals`` (after the step, in its function), ``after_step`` (once
+    the whole step has run, outside XLA). On the host: ``on_epoch_begin``, ``stop_reason`` after
+    each execution, and ``flush`` every few steps (read buffers, write one event per family).
 
     ``wants_layer_calls`` asks the callback to wrap every leaf layer's ``call`` for the ``fit``
     (needed for ``on_layer_call``; the wrappers add no ops by themselves, but only probes that need
@@ -97,6 +105,8 @@ class Probe(abc.ABC):
     """
 
     wants_layer_calls: ClassVar[bool] = False
+    # Whether the probe still works (with less detail) when the layers cannot be wrapped.
+    layer_calls_optional: ClassVar[bool] = False
 
     name: ClassVar[str]
 
@@ -116,6 +126,25 @@ class Probe(abc.ABC):
 
     def after_apply(self, update: ApplyStep, state: Any) -> None:
         """Runs just after the optimizer update."""
+
+    def guard_apply(self, update: ApplyStep, apply_update: Callable[[], None]) -> None:
+        """Runs the optimizer update: a probe may decide, in the graph, whether and how it runs.
+
+        Between ``before_apply`` and ``after_apply``. The default runs ``apply_update()``; a probe
+        overriding it must call ``apply_update`` (in every branch that updates) and return ``None``.
+        """
+        apply_update()
+
+    def step_signals(self) -> dict[str, Any]:
+        """In the train step, after it: scalar tensors the host needs after every execution
+        (they travel with the step's outputs, which the host reads anyway)."""
+        return {}
+
+    def stop_reason(self, signals: dict[str, Any]) -> str | None:
+        """On the host after each execution, with the values of ``step_signals`` (empty when the
+        train step's outputs could not carry them): a sentence saying why training must stop, or
+        ``None``."""
+        return None
 
     def after_step(self, step: Any, times: StepTimes) -> None:
         """Runs after each whole step, in the outer train function (never XLA-compiled).

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from tb_diag.plugin.diagnostics import activations, environment, gradients, input, memory
+from tb_diag.plugin.diagnostics import activations, environment, gradients, input, memory, nonfinite
 from tb_diag.plugin.findings import Finding
 from tb_diag.plugin.run_data import RunData
 
@@ -32,6 +32,7 @@ class Diagnostic:
 
 
 DIAGNOSTICS: list[Diagnostic] = [
+    Diagnostic(nonfinite.FAMILY.name, nonfinite.summarize, nonfinite.find, nonfinite.panel_payload),
     Diagnostic(gradients.FAMILY.name, gradients.summarize, gradients.find, gradients.panel_payload),
     Diagnostic(input.FAMILY.name, input.summarize, input.find, input.panel_payload),
     Diagnostic(activations.FAMILY.name, activations.summarize, activations.find, activations.panel_payload),

@@ -107,13 +107,31 @@ def find(run: RunData) -> list[Finding]:
     series = gradient_series(run)
     if series is None:
         return []
-    return exploding_gradients(series) + vanishing_gradients(series)
+    # The NaN/Inf origin probe's finding says where non-finite gradients came from.
+    origin_recorded = bool(run.documents.get(schema.NONFINITE.name))
+    return exploding_gradients(series, origin_recorded) + vanishing_gradients(series)
 
 
-def exploding_gradients(series: GradientSeries) -> list[Finding]:
-    """Non-finite gradients, or a global norm that grew >= 100x (warning) / 1000x (error)."""
+def exploding_gradients(series: GradientSeries, origin_recorded: bool = False) -> list[Finding]:
+    """Non-finite gradients, or a global norm that grew >= 100x (warning) / 1000x (error).
+
+    With ``origin_recorded`` (a ``nonfinite`` event explains the first non-finite gradient), only
+    the growth before the first non-finite step is judged.
+    """
     nonfinite = ~np.isfinite(series.grad_norm) & series.present
-    if nonfinite.any():
+    if nonfinite.any() and origin_recorded:
+        first_bad = int(nonfinite.any(axis=0).argmax())
+        series = dataclasses.replace(
+            series,
+            steps=series.steps[:first_bad],
+            grad_norm=series.grad_norm[:, :first_bad],
+            weight_norm=series.weight_norm[:, :first_bad],
+            update_ratio=series.update_ratio[:, :first_bad],
+            present=series.present[:, :first_bad],
+            sampled=series.sampled[:, :first_bad] if series.sampled.ndim == 2 else series.sampled[:first_bad],
+            global_norm=series.global_norm[:first_bad],
+        )
+    elif nonfinite.any():
         step_index = int(nonfinite.any(axis=0).argmax())
         layer_index = int(nonfinite[:, step_index].argmax())
         value = series.grad_norm[layer_index, step_index]

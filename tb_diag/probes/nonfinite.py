@@ -1,0 +1,546 @@
+"""NaN/Inf origin probe: finds the first non-finite value of a step and keeps the last good weights.
+
+Every step pays for one cheap screen: the gradients' summed squares (the gradients probe computes
+the same ops; the graph optimiser merges them) and the loss. A NaN or Inf anywhere in the batch or
+the forward pass that can change the update reaches one of them. Only when the screen fails does
+the step run the exact, per-tensor counts over the batch, every layer call's inputs and outputs and
+every gradient (in the other branch of one ``tf.cond``), find where it started, and decide whether
+the update runs at all. The optimizer's writes to the model's weights are held back until the
+written values are known to be finite, so an update that would make them non-finite never lands.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tb_diag import schema
+from tb_diag.core.hooks import InstanceMethodPatch
+from tb_diag.core.layer_calls import leaf_layers
+from tb_diag.core.ring_buffer import RingBuffer
+from tb_diag.core.writer import SummaryWriter
+from tb_diag.plugin.diagnostics.nonfinite import PHASES, describe_event
+from tb_diag.probes.base import ApplyStep, LayerCall, Probe, ProbeSetup
+
+ON_NAN_MODES = ("stop", "skip", "record")
+# Per tensor (group): NaN count, +Inf count, -Inf count, largest finite |value|.
+STATS = ("nan", "posinf", "neginf", "max_abs")
+# _meta: step, phase code (PHASES index + 1), loss, whether the update was applied, whether the
+# model's weights are still those of the last good step.
+_META = ("step", "phase", "loss", "applied", "weights_kept")
+# Rows of the detail buffer: per leaf layer (shared layers are called more than once) and inputs.
+MAX_ROWS_PER_LEAF_LAYER = 4
+MAX_INPUT_ROWS = 16
+SIGNAL_STOPPED = "tb_diag/nonfinite_stopped"
+SIGNAL_BAD_STEPS = "tb_diag/nonfinite_bad_steps"
+
+
+class NonfiniteProbe(Probe):
+    """Detects non-finite values every step and records where they started.
+
+    Phases, checked in this order on the first bad step: ``input`` (a float tensor of the batch:
+    inputs, targets, sample weights), ``forward`` (the first layer call, in call order, whose output
+    is non-finite), ``loss``, ``backward`` (gradients; under a ``LossScaleOptimizer`` these are its
+    business: a loss-scale skip is recorded as such, not as an event), ``update`` (weights the update
+    would make non-finite). What the step does then depends on ``on_nan``:
+
+    * ``"stop"``: the update is not applied, the model keeps the weights of the last good step, and
+      ``fit`` stops after the current execution (later steps of it change nothing).
+    * ``"skip"``: the update is not applied and training continues with the next batch.
+    * ``"record"``: only records; the update is applied as it would be without tb_diag.
+
+    Host side, per flush: the first bad step since the last flush in full detail (a
+    ``schema.NONFINITE`` document), the list of bad steps and what was done (``NONFINITE_STEPS``),
+    and under mixed precision the loss scale and overflow skips of every step (``LOSS_SCALE``).
+    """
+
+    name = "nonfinite"
+    wants_layer_calls = True
+    # Without layer calls a forward-pass NaN is still caught (as the loss or the gradients).
+    layer_calls_optional = True
+
+    def start(self, setup: ProbeSetup) -> None:
+        self._on_nan = setup.on_nan
+        self._warn = setup.warn
+        self._epoch = setup.epoch
+        self._layer_paths = list(setup.layers.paths)
+        self._optimizer = setup.model.optimizer
+        self._loss_scaled = isinstance(self._optimizer, keras.optimizers.LossScaleOptimizer)
+        self._batch: list[tuple[str, Any]] | None = None
+        self._calls: list[tuple[str, str, list[Any], list[Any]]] = []
+        self._model = setup.model
+        # Input and call rows in the order traces first saw them (the same in every trace).
+        self._rows: list[dict] = []
+        self._rows_index: dict[str, int] = {}
+        self._retrace = False
+        self._functions: dict[tuple, Any] = {}  # XLA-compiled statistics, per traced structure
+        self._reported_bad_steps = 0
+        self._stop_reported = False
+        layer_count = len(self._layer_paths)
+        with tf.init_scope():
+            self._stopped = tf.Variable(False, trainable=False, name="tb_diag_nonfinite_stopped")
+            self._captured = tf.Variable(False, trainable=False, name="tb_diag_nonfinite_captured")
+            self._bad_count = tf.Variable(np.int64(0), trainable=False, name="tb_diag_nonfinite_count")
+            self._meta = tf.Variable(tf.zeros([len(_META)], tf.float64), trainable=False, name="tb_diag_nonfinite_meta")
+            self._layer_detail = tf.Variable(
+                tf.zeros([layer_count, 2 * len(STATS)]), trainable=False, name="tb_diag_nonfinite_layers"
+            )
+            # Created now, sized generously: tf.function allows new variables only in a first trace.
+            self._row_capacity = MAX_ROWS_PER_LEAF_LAYER * len(leaf_layers(setup.model)) + MAX_INPUT_ROWS
+            self._row_detail = tf.Variable(
+                tf.zeros([self._row_capacity, 2 * len(STATS)]), trainable=False, name="tb_diag_nonfinite_rows"
+            )
+            # (step, phase code, applied) written only by bad steps; rows of other steps are stale.
+            self._bad_steps = RingBuffer("nonfinite_steps", (3,), setup.capacity, dtype=tf.float64)
+            # (step, scale, overflow): steps traced before the probe could record have stale rows.
+            self._loss_scale = (
+                RingBuffer("loss_scale", (1 + len(schema.LOSS_SCALE.metrics),), setup.capacity, dtype=tf.float64)
+                if self._loss_scaled
+                else None
+            )
+
+    # While the step is traced ---------------------------------------------------------------------
+
+    def on_step_start(self, data: Any, sampled: bool) -> None:
+        self._batch = batch_tensors(data)
+        self._calls = []
+
+    def on_layer_call(self, call: LayerCall) -> None:
+        outputs = _float_tensors(call.outputs)
+        if not outputs:
+            return
+        calls_so_far = sum(1 for _, layer, _, _ in self._calls if layer == call.path)
+        name = call.path if calls_so_far == 0 else f"{call.path}#{calls_so_far + 1}"
+        self._calls.append((name, call.path, _float_tensors(call.inputs), outputs))
+
+    def guard_apply(self, update: ApplyStep, apply_update: Any) -> None:
+        batch, calls = self._batch, self._calls
+        self._batch, self._calls = None, []
+        if batch is None:
+            # The model was built by this very step's forward pass, before the probe existed.
+            self._retrace = True
+            apply_update()
+            return
+        if not self._optimizer.built:
+            # Build it here, as its apply would, so its variables are not created inside a branch.
+            with tf.init_scope():
+                self._optimizer.build(self._model.trainable_variables)
+        self._add_rows(batch, calls)
+        # A NaN/Inf anywhere in the batch or the forward pass that can change this update reaches
+        # the loss or a gradient (NaN * 0 is NaN): screening those two is enough to know *that*
+        # the step went bad, and far cheaper than a pass over every layer output. *Where* is found
+        # in the other branch, from the forward pass's own tensors.
+        grad_screen = _sum_of_squares(update.grads)
+        terms = [grad_screen] + ([_screen(update.loss)] if update.loss is not None else [])
+        if self._loss_scaled:
+            # Overflowing scaled gradients are the LossScaleOptimizer's business (it skips the
+            # update and lowers the scale): recorded as such, an event only if the batch, the
+            # forward pass or the loss holds a NaN/Inf too (checked in the other branch).
+            scale = update.loss_scale if update.loss_scale is not None else tf.constant(1.0)
+            overflow = tf.cast(tf.logical_not(tf.math.is_finite(grad_screen)), tf.float64)
+            self._loss_scale.record(update.step, tf.stack([tf.cast(update.step, tf.float64), tf.cast(scale, tf.float64), overflow]))
+        healthy = tf.logical_and(tf.math.is_finite(tf.add_n(terms)), tf.logical_not(self._stopped))
+        # Two small conditionals instead of one holding everything: outside XLA a conditional is
+        # lowered to Switch/Merge and every op of the branch not taken still costs a little, so the
+        # rare branch is kept to one XLA call plus a few writes, and the update is not duplicated.
+        phase = tf.cond(healthy, lambda: tf.constant(0), lambda: self._diagnose(update, batch, calls))
+        if self._on_nan == "record":
+            # As without tb_diag (a bad step's update may carry NaN into the weights); only a step
+            # that was clean so far has its update checked.
+            tf.cond(phase > 0, lambda: _ran(apply_update), lambda: _ran(lambda: self._update(update, apply_update)))
+        else:
+            # phase -1: an earlier step of this execution stopped training.
+            tf.cond(tf.equal(phase, 0), lambda: _ran(lambda: self._update(update, apply_update)), lambda: tf.constant(0))
+
+    def _diagnose(self, update: ApplyStep, batch: list, calls: list) -> Any:
+        """The rare branch: exact counts per tensor, the phase (0: a false alarm, -1: stopped
+        earlier), and the record. Returns the phase code."""
+        rows, layers, phase = self._statistics(update, batch, calls)
+        if self._loss_scaled:
+            # Gradients alone are a loss-scale overflow: the LossScaleOptimizer's business.
+            phase = tf.where(tf.equal(phase, PHASES.index("backward") + 1), 0, phase)
+        phase = tf.where(self._stopped, -1, phase)
+        loss = tf.cast(update.loss, tf.float64) if update.loss is not None else tf.constant(np.nan, tf.float64)
+        self._record(update.step, phase, loss, layers=layers, rows=rows)
+        return phase
+
+    def _statistics(self, update: ApplyStep, batch: list, calls: list) -> tuple[Any, Any, Any]:
+        """``(rows [row capacity, 8], layers [layers, 8], phase)`` in ONE XLA-compiled call."""
+        index = [self._rows_index.get(name, -1) for name, _ in batch] + [self._rows_index.get(name, -1) for name, _, _, _ in calls]
+        key = ("pre", tuple(index), tuple(update.layer_ids), update.loss is not None)
+        function = self._functions.get(key)
+        if function is None:
+            layer_ids = list(update.layer_ids)
+            row_capacity, layer_count, with_loss = self._row_capacity, len(self._layer_paths), update.loss is not None
+
+            def statistics(batch_tensors: list, call_inputs: list, call_outputs: list, grads: list, weights: list, loss: Any) -> Any:
+                input_stats = [nonfinite_stats([t]) for t in batch_tensors]
+                inputs_in = [nonfinite_stats(ts) for ts in call_inputs]
+                outputs = [nonfinite_stats(ts) for ts in call_outputs]
+                empty = tf.zeros([len(STATS)])
+                stats_rows = [tf.concat([empty, s], 0) for s in input_stats] + [tf.concat([i, o], 0) for i, o in zip(inputs_in, outputs)]
+                rows = tf.zeros([row_capacity, 2 * len(STATS)])
+                kept = [(i, row) for i, row in zip(index, stats_rows) if i >= 0]
+                if kept:
+                    rows = tf.tensor_scatter_nd_update(rows, [[i] for i, _ in kept], tf.stack([row for _, row in kept]))
+                grad_stats = layer_stats(grads, layer_ids, layer_count)
+                layers = tf.concat([grad_stats, layer_stats(weights, layer_ids, layer_count)], 1)
+                checks = [
+                    _any_bad(input_stats),
+                    _any_bad(outputs),
+                    tf.logical_not(tf.math.is_finite(loss)) if with_loss else tf.constant(False),
+                    _bad(grad_stats),
+                ]
+                phase = tf.constant(0)
+                for code in reversed(range(1, len(checks) + 1)):
+                    phase = tf.where(checks[code - 1], code, phase)
+                return rows, layers, phase
+
+            function = tf.function(statistics, jit_compile=True, autograph=False, reduce_retracing=True)
+            self._functions[key] = function
+        return function(
+            [tensor for _, tensor in batch],
+            [inputs for _, _, inputs, _ in calls],
+            [outputs for _, _, _, outputs in calls],
+            [_values(g) for g in update.grads],
+            [tf.convert_to_tensor(v) for v in update.variables],
+            tf.cast(update.loss, tf.float32) if update.loss is not None else tf.constant(0.0),
+        )
+
+    def _update(self, update: ApplyStep, apply_update: Any) -> None:
+        """Runs the update with the model weights' assignments held until their values are finite."""
+        target = self._optimizer.inner_optimizer if self._loss_scaled else self._optimizer
+        if getattr(target, "use_ema", False) or getattr(target, "gradient_accumulation_steps", None):
+            # The update happens inside the optimizer's own branches or is read back by its EMA:
+            # holding the writes back would change its result. Detect, but the weights cannot be kept.
+            apply_update()
+            self._check_weights_after(update)
+            return
+        layer_of = {id(_tf_variable(v)): layer for v, layer in zip(update.variables, update.layer_ids)}
+        # (write, variable, value, layer) in the order the optimizer asked for them.
+        pending: list[tuple[Any, Any, Any, int]] = []
+
+        def held(original: Any, variable: Any, value: Any) -> Any:
+            tf_var = _tf_variable(variable)
+            if id(tf_var) not in layer_of or isinstance(value, tf.IndexedSlices):
+                return original(variable, value)
+            pending.append((original, variable, value, layer_of[id(tf_var)]))
+            return None
+
+        def apply_gradients(original: Any, grads: Any, trainable_variables: Any) -> Any:
+            result = original(grads, trainable_variables)
+            self._commit_if_finite(update, list(pending))
+            pending.clear()
+            return result
+
+        patches = [InstanceMethodPatch(target, kind, held) for kind in ("assign", "assign_add", "assign_sub")]
+        patches.append(InstanceMethodPatch(target, "_backend_apply_gradients", apply_gradients))
+        for patch in patches:
+            patch.install()
+        try:
+            apply_update()
+        finally:
+            for patch in reversed(patches):
+                patch.remove()
+
+    def _commit_if_finite(self, update: ApplyStep, pending: list[tuple[Any, Any, Any, int]]) -> None:
+        """Makes the held writes if every value written is finite; else records the update phase.
+
+        The screen reads each written value (the delta of ``assign_add``/``assign_sub``): one
+        reduction per variable, the writes themselves unchanged. A finite delta could only make a
+        weight non-finite if that weight were already beyond ~1e38.
+        """
+        if not pending:
+            return
+
+        def commit() -> Any:
+            for write, variable, value, _ in pending:
+                write(variable, value)
+            return tf.constant(0)
+
+        def reject() -> Any:
+            phase, layers = self._update_statistics(update, pending)
+            phase = tf.where(self._stopped, -1, phase)
+            loss = tf.cast(update.loss, tf.float64) if update.loss is not None else tf.constant(np.nan, tf.float64)
+            self._record(update.step, phase, loss, layers=layers, rows=None)
+            return phase
+
+        screen = tf.add_n([_screen(value) for _, _, value, _ in pending])
+        if self._on_nan == "record":
+            tf.cond(tf.math.is_finite(screen), lambda: tf.constant(0), reject)
+            commit()
+            return
+        phase = tf.cond(tf.math.is_finite(screen), lambda: tf.constant(0), reject)
+        tf.cond(tf.equal(phase, 0), commit, lambda: tf.constant(0))
+
+    def _update_statistics(self, update: ApplyStep, pending: list[tuple[Any, Any, Any, int]]) -> tuple[Any, Any]:
+        """``(phase, layers [layers, 8])`` for held writes: the update phase if a written value is
+        non-finite (else 0: the screen's sum overflowed), with the weights they would give."""
+        kinds = tuple(getattr(write, "__name__", "assign") for write, _, _, _ in pending)
+        pending_layers = [layer for _, _, _, layer in pending]
+        key = ("update", kinds, tuple(pending_layers), tuple(update.layer_ids))
+        function = self._functions.get(key)
+        if function is None:
+            layer_ids, layer_count = list(update.layer_ids), len(self._layer_paths)
+
+            def statistics(grads: list, currents: list, values: list) -> Any:
+                new_weights = []
+                for kind, current, value in zip(kinds, currents, values):
+                    value = tf.cast(value, current.dtype)
+                    new_weights.append(value if kind == "assign" else current + value if kind == "assign_add" else current - value)
+                written = layer_stats(values, pending_layers, layer_count)
+                after = layer_stats(new_weights, pending_layers, layer_count)
+                phase = tf.where(tf.logical_or(_bad(written), _bad(after)), len(PHASES), 0)
+                return phase, tf.concat([layer_stats(grads, layer_ids, layer_count), after], 1)
+
+            function = tf.function(statistics, jit_compile=True, autograph=False, reduce_retracing=True)
+            self._functions[key] = function
+        return function(
+            [_values(g) for g in update.grads],
+            [tf.convert_to_tensor(_tf_variable(variable)) for _, variable, _, _ in pending],
+            [value for _, _, value, _ in pending],
+        )
+
+    def _check_weights_after(self, update: ApplyStep) -> None:
+        """Detection only, for updates that cannot be held back: weights after the update."""
+        weights = [tf.convert_to_tensor(v) for v in update.variables]
+        if not weights:
+            return
+
+        def record() -> Any:
+            layer_count = len(self._layer_paths)
+            after = layer_stats(weights, update.layer_ids, layer_count)
+            phase = tf.where(self._stopped, -1, tf.where(_bad(after), len(PHASES), 0))
+            loss = tf.cast(update.loss, tf.float64) if update.loss is not None else tf.constant(np.nan, tf.float64)
+            layers = tf.concat([layer_stats([_values(g) for g in update.grads], update.layer_ids, layer_count), after], 1)
+            self._record(update.step, phase, loss, layers=layers, rows=None, weights_kept=False)
+            return phase
+
+        tf.cond(tf.math.is_finite(tf.add_n([_screen(w) for w in weights])), lambda: tf.constant(0), record)
+
+    def _record(self, step: Any, phase: Any, loss: Any, layers: Any, rows: Any, weights_kept: bool | None = None) -> None:
+        """Records a bad step (``phase > 0``; otherwise nothing changes), in the detail if it is the
+        first since the last flush; under ``"stop"`` marks training stopped. Writes, no branches."""
+        bad = phase > 0
+        applied = self._on_nan == "record"
+        kept = (not applied) if weights_kept is None else weights_kept
+        self._bad_count.assign_add(tf.cast(bad, tf.int64))
+        step64, phase64 = tf.cast(step, tf.float64), tf.cast(phase, tf.float64)
+        # A row whose phase is 0 is not a bad step (the host reads rows with phase > 0 only).
+        self._bad_steps.record(step, tf.stack([step64, tf.where(bad, phase64, 0.0), float(applied)]))
+        first = tf.logical_and(bad, tf.logical_not(self._captured))
+        self._meta.assign(tf.where(first, tf.stack([step64, phase64, loss, float(applied), float(kept)]), self._meta))
+        self._layer_detail.assign(tf.where(first, layers, self._layer_detail))
+        self._row_detail.assign(tf.where(first, rows if rows is not None else tf.zeros_like(self._row_detail), self._row_detail))
+        self._captured.assign(tf.logical_or(self._captured, bad))
+        if self._on_nan == "stop":
+            self._stopped.assign(tf.logical_or(self._stopped, bad))
+
+    def _add_rows(self, batch: list, calls: list) -> None:
+        """Gives every input and call this trace saw a row of the detail buffer (if there is room)."""
+        seen = [{"name": name, "layer": name, "kind": "input"} for name, _ in batch]
+        seen += [{"name": name, "layer": layer, "kind": "call"} for name, layer, _, _ in calls]
+        for row in seen:
+            if row["name"] in self._rows_index:
+                continue
+            if len(self._rows) == self._row_capacity:
+                self._warn(f"{self.name}_rows", f"more than {self._row_capacity} layer calls: NaN/Inf counts are kept for the first {self._row_capacity}")
+                return
+            self._rows_index[row["name"]] = len(self._rows)
+            self._rows.append(row)
+
+    def step_signals(self) -> dict[str, Any]:
+        return {SIGNAL_STOPPED: self._stopped.read_value(), SIGNAL_BAD_STEPS: self._bad_count.read_value()}
+
+    # On the host --------------------------------------------------------------------------------------
+
+    def needs_retrace(self) -> bool:
+        retrace, self._retrace = self._retrace, False
+        return retrace
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self._epoch = epoch
+
+    def stop_reason(self, signals: dict[str, Any]) -> str | None:
+        if SIGNAL_BAD_STEPS in signals:
+            bad_steps, stopped = int(signals[SIGNAL_BAD_STEPS]), bool(signals[SIGNAL_STOPPED])
+        else:
+            bad_steps, stopped = int(self._bad_count.numpy()), bool(self._stopped.numpy())
+        if bad_steps == self._reported_bad_steps:
+            return None
+        first_report = self._reported_bad_steps == 0
+        self._reported_bad_steps = bad_steps
+        if stopped and not self._stop_reported:
+            self._stop_reported = True
+            return f"stopped training: {self._describe_captured()}"
+        if first_report and self._on_nan != "stop":
+            self._warn(self.name, f"{self._describe_captured()}; training continues (on_nan={self._on_nan!r})")
+        return None
+
+    def _describe_captured(self) -> str:
+        event = self._event_document()
+        return describe_event(event) if event is not None else "non-finite values appeared"
+
+    def _event_document(self) -> dict | None:
+        """The captured bad step as a ``schema.NONFINITE`` document (None if none is held)."""
+        if not bool(self._captured.numpy()):
+            return None
+        meta = dict(zip(_META, self._meta.numpy().tolist()))
+        phase_code = int(meta["phase"])
+        applied = bool(meta["applied"])
+        action = "recorded" if applied else "stopped" if self._on_nan == "stop" else "skipped"
+        layers = self._layer_detail.numpy()
+        rows = self._row_detail.numpy() if phase_code < len(PHASES) else None
+        width = len(STATS)
+        document = {
+            "step": int(meta["step"]),
+            "epoch": self._epoch,
+            "phase": PHASES[phase_code - 1] if 1 <= phase_code <= len(PHASES) else "unknown",
+            "on_nan": self._on_nan,
+            "action": action,
+            "weights_kept": bool(meta["weights_kept"]),
+            "loss": _json_float(meta["loss"]),
+            "loss_seen": bool(np.isfinite(meta["loss"])) or phase_code == 3,
+            "layers": [
+                {"layer": path, "grad": _stats_dict(layers[i, :width]), "weights": _stats_dict(layers[i, width:])}
+                for i, path in enumerate(self._layer_paths)
+            ],
+            "inputs": [],
+            "calls": [],
+        }
+        for row, values in zip(self._rows, rows if rows is not None else []):
+            if row["kind"] == "input":
+                document["inputs"].append({"name": row["name"], **_stats_dict(values[width:])})
+            else:
+                document["calls"].append(
+                    {"name": row["name"], "layer": row["layer"], "in": _stats_dict(values[:width]), "out": _stats_dict(values[width:])}
+                )
+        return document
+
+    def flush(self, writer: SummaryWriter, first_step: int, last_step: int) -> None:
+        event = self._event_document()
+        if event is not None:
+            writer.write_document(schema.NONFINITE, event["step"], event)
+            self._captured.assign(False)
+        rows = self._bad_steps.read_steps(first_step, last_step)
+        steps = np.arange(first_step, last_step + 1)
+        bad = (rows[:, 0] == steps) & (rows[:, 1] > 0)
+        if bad.any():
+            listed = []
+            for step, phase, applied in rows[bad].tolist():
+                code = int(phase)
+                listed.append({
+                    "step": int(step),
+                    "phase": PHASES[code - 1] if 1 <= code <= len(PHASES) else "unknown",
+                    "action": "recorded" if applied else "stopped" if self._on_nan == "stop" else "skipped",
+                })
+            writer.write_document(schema.NONFINITE_STEPS, last_step, {"on_nan": self._on_nan, "steps": listed})
+        if self._loss_scale is not None:
+            recorded = self._loss_scale.read_steps(first_step, last_step)
+            block = recorded[:, 1:].copy()
+            block[recorded[:, 0] != steps] = np.nan
+            writer.write_block(schema.LOSS_SCALE, last_step, block)
+
+
+def batch_tensors(data: Any) -> list[tuple[str, Any]]:
+    """The float tensors of a batch, named ``input``/``input:<key>``/``input_<i>`` (x), ``target...``
+    (y) and ``sample_weight...``."""
+    parts = list(data) if isinstance(data, (tuple, list)) else [data]
+    named: list[tuple[str, Any]] = []
+    for prefix, part in zip(("input", "target", "sample_weight"), parts):
+        if isinstance(part, dict):
+            named += [(f"{prefix}:{key}", value) for key, value in part.items()]
+        elif isinstance(part, (tuple, list)):
+            named += [(f"{prefix}_{i}", value) for i, value in enumerate(part)]
+        else:
+            named.append((prefix, part))
+    return [(name, value) for name, value in named if isinstance(value, tf.Tensor) and value.dtype.is_floating]
+
+
+def nonfinite_stats(tensors: list[Any]) -> tf.Tensor:
+    """float32 ``[4]`` (see STATS) of the tensors together; 0s for no tensors."""
+    rows = []
+    for tensor in tensors:
+        values = tensor.values if isinstance(tensor, tf.IndexedSlices) else tensor
+        values = tf.reshape(tf.stop_gradient(values), [-1])
+        count = lambda mask: tf.reduce_sum(tf.cast(mask, tf.float32))  # noqa: E731
+        infinite = tf.math.is_inf(values)
+        finite_abs = tf.where(tf.math.is_finite(values), tf.abs(values), tf.zeros_like(values))
+        rows.append(tf.stack([
+            count(tf.math.is_nan(values)),
+            count(infinite & (values > 0)),
+            count(infinite & (values < 0)),
+            tf.cast(tf.reduce_max(tf.concat([finite_abs, tf.zeros([1], values.dtype)], 0)), tf.float32),
+        ]))
+    if not rows:
+        return tf.zeros([len(STATS)])
+    stacked = tf.stack(rows)
+    return tf.concat([tf.reduce_sum(stacked[:, :3], 0), tf.reduce_max(stacked[:, 3:], 0)], 0)
+
+
+def layer_stats(tensors: list[Any], layer_ids: list[int], layer_count: int) -> Any:
+    """``[layer_count, 4]``: the STATS of each layer's tensors together (0s for a layer with none)."""
+    if not tensors:
+        return tf.zeros([layer_count, len(STATS)])
+    per_tensor = tf.stack([nonfinite_stats([t]) for t in tensors])
+    ids = tf.constant(list(layer_ids), tf.int32)
+    counts = tf.math.unsorted_segment_sum(per_tensor[:, :3], ids, layer_count)
+    largest = tf.maximum(tf.math.unsorted_segment_max(per_tensor[:, 3], ids, layer_count), 0.0)
+    return tf.concat([counts, largest[:, None]], 1)
+
+
+def _ran(function: Any) -> Any:
+    """Calls ``function`` (a branch with side effects only) and returns the dummy branch output."""
+    function()
+    return tf.constant(0)
+
+
+def _values(tensor: Any) -> Any:
+    return tensor.values if isinstance(tensor, tf.IndexedSlices) else tensor
+
+
+def _any_bad(stats: list[Any]) -> Any:
+    return tf.reduce_any(tf.stack([_bad(s) for s in stats])) if stats else tf.constant(False)
+
+
+def _bad(stats: Any) -> Any:
+    """Whether STATS rows (``[4]`` or ``[n, 4]``) count any NaN or Inf."""
+    return tf.reduce_any(stats[..., :3] > 0)
+
+
+def _screen(tensor: Any) -> Any:
+    """The sum of a tensor's values as float32: non-finite if any value is (or if the sum overflows)."""
+    values = tensor.values if isinstance(tensor, tf.IndexedSlices) else tensor
+    if values.dtype.size < 4:
+        # A float16 sum overflows at 65504: sum 16-bit values in float32.
+        values = tf.cast(values, tf.float32)
+    return tf.cast(tf.reduce_sum(values), tf.float32)
+
+
+def _sum_of_squares(grads: list[Any]) -> Any:
+    """The gradients' summed squares (the gradients probe computes the same ops; they are merged)."""
+    if not grads:
+        return tf.constant(0.0)
+    values = [g.values if isinstance(g, tf.IndexedSlices) else g for g in grads]
+    return tf.add_n([2.0 * tf.nn.l2_loss(tf.cast(v, tf.float32)) for v in values])
+
+
+def _float_tensors(structure: Any) -> list[Any]:
+    return [item for item in tf.nest.flatten(structure) if isinstance(item, tf.Tensor) and item.dtype.is_floating]
+
+
+def _tf_variable(variable: Any) -> Any:
+    return variable.value if isinstance(variable, keras.Variable) else variable
+
+
+def _stats_dict(values: Any) -> dict:
+    nan, posinf, neginf, max_abs = (float(v) for v in values)
+    return {"nan": int(nan), "posinf": int(posinf), "neginf": int(neginf), "max_abs": _json_float(max_abs)}
+
+
+def _json_float(value: float) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
