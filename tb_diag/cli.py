@@ -56,43 +56,9 @@ def print_report(document: dict, out: TextIO) -> None:
     what differs between the runs' environments."""
     for run in document["runs"]:
         print(f"run {run['run']}: {run['steps']} steps, {len(run['layers'])} layers", file=out)
-        gradients = run.get("gradients") or {}
-        if gradients:
-            largest = max(gradients, key=lambda layer: _sortable(gradients[layer]["max"]))
-            print(f"  gradients: largest norm {gradients[largest]['max']:.3g} in '{largest}'", file=out)
-        nonfinite = run.get("nonfinite")
-        if nonfinite:
-            where = f", '{nonfinite['layer']}'" if nonfinite["layer"] else ""
-            print(
-                f"  NaN/Inf: first at step {nonfinite['step']} ({nonfinite['phase']}{where}); update {nonfinite['action']}; "
-                f"{nonfinite['bad_steps']} step(s) with NaN/Inf",
-                file=out,
-            )
-        calls = run.get("activations") or {}
-        if calls:
-            latest = max(entry["step"] for entry in calls.values())
-            print(f"  activations: {len(calls)} layer calls and inputs, latest sample at step {latest}", file=out)
-        env = run.get("environment") or {}
-        if env:
-            print(
-                f"  environment: TensorFlow {env.get('tensorflow')}, Keras {env.get('keras')}, Python {env.get('python')}; "
-                f"optimizer {(env.get('optimizer') or {}).get('class')}; batch {env.get('batch_size')}; "
-                f"jit_compile {env.get('jit_compile')}; mixed precision {env.get('mixed_precision')}; "
-                f"{len(env.get('gpus') or [])} GPU(s); seed {env.get('seed')}",
-                file=out,
-            )
-        memory = run.get("memory") or {}
-        if memory:
-            rss = [v for v in memory["host_rss_bytes"] if v is not None]
-            gpu = f"{len(memory['gpu'])} GPU(s)" if memory["gpu"] else f"no GPU figures ({memory['gpu_unavailable'] or 'none recorded'})"
-            print(f"  memory: host RSS {rss[-1] / 2**20:.0f} MiB at the last flush; {memory['retraces']} retrace(s); {gpu}" if rss else "  memory: no host figures", file=out)
-        timing = run.get("input") or {}
-        if timing.get("verdict") is not None:
-            print(
-                f"  input: {timing['verdict']} input-bound, {timing['wait_fraction']:.0%} of step time waiting; "
-                f"step p50 {timing['step_p50_s'] * 1000:.3g} ms, p95 {timing['step_p95_s'] * 1000:.3g} ms",
-                file=out,
-            )
+        for line in run["overview"]:
+            if line["text"]:
+                print(f"  {line['label']}: {line['text']}", file=out)
         for warning in run["warnings"]:
             print(f"  note: {warning}", file=out)
         if not run["findings"]:
@@ -111,10 +77,6 @@ def print_report(document: dict, out: TextIO) -> None:
         for field, values in differing.items():
             shown = "; ".join(f"{run}: {value[:80]}" for run, value in values.items())
             print(textwrap.fill(f"{field}: {shown}", width=100, initial_indent="  ", subsequent_indent="    "), file=out)
-
-
-def _sortable(value: float) -> float:
-    return float("inf") if value != value else value  # NaN counts as the largest
 
 
 if __name__ == "__main__":

@@ -120,6 +120,9 @@ def test_nan_panel_shows_where_and_when_it_started_the_path_and_the_remedy(demo_
     assert result["origin"] == ["log_features"]
     assert "log_features" in result["flaggedRows"]
     assert "epsilon" in result["remedy"]
+    # The Overview leads with it: the NaN/Inf line first, as an error.
+    first = result["overviewLines"][0]
+    assert (first["diagnostic"], first["status"]) == ("nonfinite", "error") and "step 41" in first["text"]
     assert result["dialogs"] == []
     assert os.path.getsize(screenshot) > 10_000
 

@@ -41,7 +41,14 @@ def test_report_json_follows_the_documented_shape(demo_logdir):
     assert set(healthy["gradients"]["output"]) == {"last", "min", "max"}
     assert runs["exploding/train"]["gradients"]["hidden_1"]["max"] == "NaN"
     finding = runs["exploding/train"]["findings"][0]
-    assert set(finding) == {"id", "severity", "step", "layer", "title", "detail", "remedy"}
+    assert set(finding) == {"id", "severity", "step", "layer", "title", "detail", "remedy", "diagnostic"}
+    assert finding["diagnostic"] == "gradients"
+    # The health summary: one line per diagnostic, worst first.
+    overview = runs["nan/train"]["overview"]
+    assert overview[0] == {"diagnostic": "nonfinite", "label": "NaN/Inf", "status": "error", "findings": 1,
+                           "text": "first at step 41 (forward, 'log_features'); update stopped; 1 step(s) with NaN/Inf"}
+    assert [line["status"] for line in overview] == sorted((line["status"] for line in overview), key=["error", "warning", "info", "ok"].index)
+    assert {"diagnostic": "nonfinite", "label": "NaN/Inf", "status": "ok", "findings": 0, "text": "no NaN/Inf"} in healthy["overview"]
     unscaled = runs["unscaled/train"]
     assert set(unscaled["activations"]["input"]) == {"mean", "std", "zero_fraction", "dead_fraction", "saturation", "step"}
     assert {"unnormalized_inputs", "dead_relu"} <= {f["id"] for f in unscaled["findings"]}

@@ -42,6 +42,11 @@ try {
   result.remedy = await block.locator('[data-testid="nonfinite-remedy-text"]').textContent();
   result.flaggedRows = await block.locator('[data-testid="nonfinite-row"].tbd-row-flagged').evaluateAll((rows) =>
     rows.map((row) => row.getAttribute("data-name")));
+  // The Overview (landing view) for the same run: its health lines, worst first.
+  const card = page.locator(`[data-testid="overview-run"][data-run="${quoted(run)}"]`);
+  await card.locator('[data-testid="overview-line"]').first().waitFor({ state: "attached", timeout: 60_000 });
+  result.overviewLines = await card.locator('[data-testid="overview-line"]').evaluateAll((lines) =>
+    lines.map((line) => ({ diagnostic: line.getAttribute("data-diagnostic"), status: line.getAttribute("data-status"), text: line.textContent })));
   await page.waitForTimeout(300);
   await page.locator('[data-panel="nonfinite"]').screenshot({ path: screenshot });
   result.bodyText = await page.locator("body").innerText();

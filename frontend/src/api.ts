@@ -28,6 +28,23 @@ export interface Finding {
   title: string;
   detail: string;
   remedy: string;
+  /** The diagnostic that raised it, which is also its panel's id; null from servers that do not say. */
+  diagnostic: string | null;
+}
+
+/** Health of one diagnostic on a run: its worst finding's severity, or "ok" without findings. */
+export type HealthStatus = Severity | "ok";
+
+/** One line of a run's health summary (the report's `overview`), e.g. "gradients: largest norm 3.2 in 'dense'". */
+export interface OverviewLine {
+  /** The diagnostic the line is about, which is also its panel's id. */
+  diagnostic: string;
+  /** How the report names the diagnostic, e.g. "NaN/Inf". */
+  label: string;
+  status: HealthStatus;
+  text: string;
+  /** How many findings the diagnostic raised on the run. */
+  findings: number;
 }
 
 /** Summary of one layer's gradient norm over the run. */
@@ -43,6 +60,9 @@ export interface RunReport {
   steps: number;
   layers: string[];
   gradients: Record<string, GradientStats>;
+  /** The health summary, one line per diagnostic with something to say, worst first. */
+  overview: OverviewLine[];
+  /** Worst first. */
   findings: Finding[];
   warnings: string[];
 }
@@ -399,6 +419,11 @@ function asSeverity(value: unknown, field: string): Severity {
   throw new ApiError(`Unexpected response: ${field} is ${JSON.stringify(value)}, not error/warning/info.`, 0);
 }
 
+function asStatus(value: unknown, field: string): HealthStatus {
+  if (value === "error" || value === "warning" || value === "info" || value === "ok") return value;
+  throw new ApiError(`Unexpected response: ${field} is ${JSON.stringify(value)}, not error/warning/info/ok.`, 0);
+}
+
 /** Decodes the body of `GET runs`. */
 export function decodeRuns(body: unknown): RunInfo[] {
   return asArray(asObject(body, "runs response").runs, "runs").map((item, i) => {
@@ -423,6 +448,18 @@ function decodeFinding(value: unknown, field: string): Finding {
     title: asString(finding.title, `${field}.title`),
     detail: asString(finding.detail, `${field}.detail`),
     remedy: asString(finding.remedy, `${field}.remedy`),
+    diagnostic: finding.diagnostic == null ? null : asString(finding.diagnostic, `${field}.diagnostic`),
+  };
+}
+
+function decodeOverviewLine(value: unknown, field: string): OverviewLine {
+  const line = asObject(value, field);
+  return {
+    diagnostic: asString(line.diagnostic, `${field}.diagnostic`),
+    label: asString(line.label, `${field}.label`),
+    status: asStatus(line.status, `${field}.status`),
+    text: asString(line.text, `${field}.text`),
+    findings: decodeNumber(line.findings, `${field}.findings`),
   };
 }
 
@@ -444,6 +481,8 @@ export function decodeReport(body: unknown): RunReport {
     steps: decodeNumber(report.steps, "steps"),
     layers: asStrings(report.layers, "layers"),
     gradients,
+    // Older servers send no health summary.
+    overview: asArray(report.overview ?? [], "overview").map((line, i) => decodeOverviewLine(line, `overview[${i}]`)),
     findings: asArray(report.findings, "findings").map((f, i) => decodeFinding(f, `findings[${i}]`)),
     warnings: asWarnings(report.warnings, "warnings"),
   };

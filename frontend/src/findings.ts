@@ -1,24 +1,18 @@
-/** The findings list at the top of the tab: what went wrong, where, and what to try. */
+/** One finding as the Overview lists it: what went wrong, where, what to change, and a link to its panel. */
 
-import type { Finding, RunReport, Severity } from "./api";
-import { createElement, createNote } from "./dom";
+import type { Finding, Severity } from "./api";
+import { createElement } from "./dom";
 
-const SEVERITY_RANK: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
+/** Severities worst first, as sort keys. */
+export const SEVERITY_RANK: Readonly<Record<Severity, number>> = { error: 0, warning: 1, info: 2 };
 
-/** A finding together with the run it was found in. */
-export interface RunFinding extends Finding {
-  run: string;
-}
-
-/** Findings of all reports, worst first; within a severity, in report order (which is by step). */
-export function collectFindings(reports: readonly RunReport[]): RunFinding[] {
-  return reports
-    .flatMap((report) => report.findings.map((finding) => ({ ...finding, run: report.run })))
-    .sort((a, b) => SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity]);
+/** `findings` worst first; within a severity in the given order (the server's, which is by step). */
+export function worstFirst<T extends Pick<Finding, "severity">>(findings: readonly T[]): T[] {
+  return [...findings].sort((a, b) => SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity]);
 }
 
 /** "2 errors, 1 warning" — or "No findings". */
-export function summarizeFindings(findings: readonly Finding[]): string {
+export function summarizeFindings(findings: readonly Pick<Finding, "severity">[]): string {
   const parts: string[] = [];
   for (const severity of ["error", "warning", "info"] as const) {
     const count = findings.filter((finding) => finding.severity === severity).length;
@@ -27,60 +21,55 @@ export function summarizeFindings(findings: readonly Finding[]): string {
   return parts.length > 0 ? parts.join(", ") : "No findings";
 }
 
-/** One list item: severity badge, title, where (run · layer · step), detail and remedy. */
-export function renderFinding(finding: RunFinding): HTMLElement {
-  const where = [finding.run];
-  if (finding.layer !== null) where.push(`layer ${finding.layer}`);
+/** Where a finding points: "gradients · layer 'dense_1' · step 26", starting with the diagnostic's label if known. */
+export function findingWhere(finding: Pick<Finding, "layer" | "step">, label: string | null): string {
+  const where = label === null ? [] : [label];
+  if (finding.layer !== null) where.push(`layer '${finding.layer}'`);
   if (finding.step !== null) where.push(`step ${finding.step}`);
-  const item = createElement(
-    "li",
-    {
-      className: `tbd-finding tbd-severity-${finding.severity}`,
-      attrs: { "data-testid": "finding", "data-finding-id": finding.id, "data-severity": finding.severity },
-    },
-    [
-      createElement("div", { className: "tbd-finding-head" }, [
-        createElement("span", { className: "tbd-badge", text: finding.severity }),
-        createElement("span", { className: "tbd-finding-title", text: finding.title }),
-      ]),
-      createElement("div", { className: "tbd-finding-where", text: where.join(" · ") }),
-    ],
-  );
+  return where.join(" · ");
+}
+
+/**
+ * One list item: severity badge, title, where it points, detail and "What to change". With
+ * `onOpen`, the "where" is a link that opens the finding's panel; without, it is plain text.
+ */
+export function renderFinding(finding: Finding, run: string, label: string | null, onOpen: (() => void) | null): HTMLElement {
+  const attrs: Record<string, string> = {
+    "data-testid": "finding",
+    "data-overview-finding": "true",
+    "data-finding-id": finding.id,
+    "data-severity": finding.severity,
+    "data-run": run,
+  };
+  if (finding.diagnostic !== null) attrs["data-diagnostic"] = finding.diagnostic;
+  const where = findingWhere(finding, label);
+  let whereElement: HTMLElement | null = null;
+  if (onOpen === null) {
+    if (where !== "") whereElement = createElement("div", { className: "tbd-finding-where", text: where });
+  } else {
+    const linkAttrs: Record<string, string> = { type: "button", "data-testid": "overview-finding-link", title: `Open the panel: ${where}` };
+    if (finding.diagnostic !== null) linkAttrs["data-target-panel"] = finding.diagnostic;
+    if (finding.layer !== null) linkAttrs["data-layer"] = finding.layer;
+    if (finding.step !== null) linkAttrs["data-step"] = String(finding.step);
+    const link = createElement("button", { className: "tbd-link", text: where || "open panel", attrs: linkAttrs });
+    link.addEventListener("click", onOpen);
+    whereElement = createElement("div", { className: "tbd-finding-where" }, [link]);
+  }
+  const item = createElement("li", { className: `tbd-finding tbd-severity-${finding.severity}`, attrs }, [
+    createElement("div", { className: "tbd-finding-head" }, [
+      createElement("span", { className: "tbd-badge", text: finding.severity }),
+      createElement("span", { className: "tbd-finding-title", text: finding.title }),
+    ]),
+  ]);
+  if (whereElement !== null) item.appendChild(whereElement);
   if (finding.detail) item.appendChild(createElement("p", { className: "tbd-finding-detail", text: finding.detail }));
   if (finding.remedy) {
     item.appendChild(
       createElement("p", { className: "tbd-finding-remedy" }, [
-        createElement("strong", { text: "What to try: " }),
+        createElement("strong", { text: "What to change: " }),
         document.createTextNode(finding.remedy),
       ]),
     );
   }
   return item;
-}
-
-/**
- * Replaces the content of `container` with the findings of `reports`, the reports' warnings as
- * notes, and `errors` (runs whose report could not be loaded) as error notes.
- */
-export function renderFindings(
-  container: HTMLElement,
-  reports: readonly RunReport[],
-  errors: ReadonlyArray<{ run: string; message: string }> = [],
-): void {
-  const findings = collectFindings(reports);
-  container.replaceChildren(
-    createElement("h2", { className: "tbd-section-title" }, [
-      document.createTextNode("Findings"),
-      createElement("span", { className: "tbd-section-summary", text: summarizeFindings(findings) }),
-    ]),
-  );
-  for (const { run, message } of errors) container.appendChild(createNote(`${run}: ${message}`, "error"));
-  for (const report of reports) {
-    for (const warning of report.warnings) container.appendChild(createNote(`${report.run}: ${warning}`, "warning"));
-  }
-  if (findings.length === 0) {
-    if (errors.length === 0) container.appendChild(createNote("Nothing looks wrong in the selected runs."));
-    return;
-  }
-  container.appendChild(createElement("ul", { className: "tbd-findings" }, findings.map(renderFinding)));
 }

@@ -1,11 +1,11 @@
 /**
- * The frame of the Diagnostics tab: header, run selector, findings list and the panel area.
- * Panels come from the registry; the shell only decides which runs each one gets.
+ * The frame of the Diagnostics tab: header, run selector, the Overview (the landing view) and the
+ * panel area. Panels come from the registry; the shell only decides which runs each one gets.
  */
 
-import type { DiagnosticsApi, RunInfo, RunReport } from "./api";
+import type { DiagnosticsApi, RunInfo } from "./api";
 import { createElement, createNote, errorMessage } from "./dom";
-import { renderFindings } from "./findings";
+import { renderOverview, type LoadedRun, type RunError } from "./overview";
 import { PANELS, runsForPanel } from "./panels/registry";
 
 /** Shown when TensorBoard's log dir holds no tb_diag data. */
@@ -16,9 +16,12 @@ export const NO_DATA_MESSAGE =
 /** Builds the tab into `root` and loads the run list. Resolves once the first view is requested. */
 export async function renderShell(root: HTMLElement, api: DiagnosticsApi): Promise<void> {
   const runSelector = createElement("nav", { className: "tbd-runs", attrs: { "aria-label": "Runs" } });
-  const findingsArea = createElement("section", { className: "tbd-findings-area", attrs: { "aria-live": "polite" } });
+  const overviewArea = createElement("section", {
+    className: "tbd-overview",
+    attrs: { "data-testid": "overview", "aria-live": "polite" },
+  });
   const panelArea = createElement("div", { className: "tbd-panels" });
-  const main = createElement("main", { className: "tbd-main" }, [findingsArea, panelArea]);
+  const main = createElement("main", { className: "tbd-main" }, [overviewArea, panelArea]);
   root.replaceChildren(
     createElement("header", { className: "tbd-header" }, [
       createElement("h1", { text: "Diagnostics" }),
@@ -28,16 +31,16 @@ export async function renderShell(root: HTMLElement, api: DiagnosticsApi): Promi
   );
 
   let runs: RunInfo[];
-  findingsArea.appendChild(createNote("Loading runs…"));
+  overviewArea.appendChild(createNote("Loading runs…"));
   try {
     runs = await api.runs();
   } catch (error) {
-    findingsArea.replaceChildren(createNote(`Could not load the list of runs: ${errorMessage(error)}`, "error"));
+    overviewArea.replaceChildren(createNote(`Could not load the list of runs: ${errorMessage(error)}`, "error"));
     return;
   }
   if (runs.length === 0) {
     runSelector.remove();
-    findingsArea.replaceChildren(createNote(NO_DATA_MESSAGE));
+    overviewArea.replaceChildren(createNote(NO_DATA_MESSAGE));
     return;
   }
 
@@ -45,7 +48,7 @@ export async function renderShell(root: HTMLElement, api: DiagnosticsApi): Promi
   const showSelection = (selected: RunInfo[]): void => {
     current?.abort();
     current = new AbortController();
-    void renderSelection(selected, { findingsArea, panelArea, api, signal: current.signal });
+    void renderSelection(selected, { overviewArea, panelArea, api, signal: current.signal });
   };
   renderRunSelector(runSelector, runs, showSelection);
   showSelection(runs.slice(0, 1));
@@ -84,7 +87,7 @@ export function renderRunSelector(
 }
 
 interface SelectionView {
-  findingsArea: HTMLElement;
+  overviewArea: HTMLElement;
   panelArea: HTMLElement;
   api: DiagnosticsApi;
   /** Aborted when the selection changes again. */
@@ -92,24 +95,24 @@ interface SelectionView {
 }
 
 async function renderSelection(selected: RunInfo[], view: SelectionView): Promise<void> {
-  const { findingsArea, panelArea, api, signal } = view;
+  const { overviewArea, panelArea, api, signal } = view;
   panelArea.replaceChildren();
   if (selected.length === 0) {
-    findingsArea.replaceChildren(createNote("Select one or more runs on the left."));
+    overviewArea.replaceChildren(createNote("Select one or more runs on the left."));
     return;
   }
   renderPanels(panelArea, selected, api, signal);
 
-  findingsArea.replaceChildren(createNote("Loading findings…"));
+  overviewArea.replaceChildren(createNote("Loading findings…"));
   const results = await Promise.allSettled(selected.map((run) => api.report(run.run, signal)));
   if (signal.aborted) return;
-  const reports: RunReport[] = [];
-  const errors: Array<{ run: string; message: string }> = [];
+  const loaded: LoadedRun[] = [];
+  const errors: RunError[] = [];
   results.forEach((result, i) => {
-    if (result.status === "fulfilled") reports.push(result.value);
+    if (result.status === "fulfilled") loaded.push({ info: selected[i], report: result.value });
     else errors.push({ run: selected[i].run, message: errorMessage(result.reason) });
   });
-  renderFindings(findingsArea, reports, errors);
+  renderOverview(overviewArea, loaded, errors, { api, signal });
 }
 
 /** One section per registered panel that at least one selected run has data for. */

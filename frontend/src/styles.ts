@@ -8,7 +8,7 @@ const STYLESHEET = `
   --tbd-text: #212121; --tbd-muted: #616161; --tbd-border: #e0e0e0; --tbd-background: #f5f5f5;
   --tbd-card: #ffffff; --tbd-accent: #f57c00;
   --tbd-error: #d32f2f; --tbd-error-bg: #fdecea; --tbd-warning: #b26a00; --tbd-warning-bg: #fff4e5;
-  --tbd-info: #1976d2; --tbd-info-bg: #e8f1fb;
+  --tbd-info: #1976d2; --tbd-info-bg: #e8f1fb; --tbd-ok: #2e7d32;
 }
 html, body { margin: 0; padding: 0; }
 body {
@@ -36,7 +36,7 @@ body {
 .tbd-count-warning { color: var(--tbd-warning); }
 .tbd-main { flex: 1; min-width: 0; padding: 12px 16px 24px; }
 .tbd-runs + .tbd-main { padding-left: 4px; }
-.tbd-findings-area, .tbd-panel {
+.tbd-overview, .tbd-panel {
   background: var(--tbd-card); border: 1px solid var(--tbd-border); border-radius: 4px;
   padding: 12px 16px; margin-bottom: 12px;
 }
@@ -52,6 +52,28 @@ body {
 }
 .tbd-severity-error .tbd-badge { background: var(--tbd-error); }
 .tbd-severity-warning .tbd-badge { background: var(--tbd-warning); }
+.tbd-severity-ok .tbd-badge { background: var(--tbd-ok); }
+.tbd-link {
+  font: inherit; color: var(--tbd-info); background: none; border: 0; padding: 0; cursor: pointer;
+  text-decoration: underline; text-align: left; overflow-wrap: anywhere;
+}
+.tbd-overview-heading { font-size: 13px; font-weight: 500; margin: 12px 0 4px; }
+.tbd-overview-runs { display: grid; grid-template-columns: repeat(auto-fit, minmax(360px, 1fr)); gap: 12px; margin-top: 8px; }
+.tbd-overview-run { min-width: 0; border: 1px solid var(--tbd-border); border-radius: 4px; padding: 8px 12px; }
+.tbd-overview-run-head { display: flex; align-items: baseline; gap: 8px; }
+.tbd-overview-run-name { margin: 0; font-size: 14px; font-weight: 500; overflow-wrap: anywhere; }
+.tbd-overview-run-steps { color: var(--tbd-muted); white-space: nowrap; }
+.tbd-health { list-style: none; margin: 6px 0 0; padding: 0; }
+.tbd-health-line { display: flex; align-items: baseline; gap: 8px; padding: 2px 0; }
+.tbd-health .tbd-badge { flex: 0 0 64px; box-sizing: border-box; text-align: center; }
+.tbd-health-label { flex: 0 0 auto; font-weight: 500; }
+.tbd-health-text { flex: 1; min-width: 0; overflow-wrap: anywhere; }
+.tbd-health-line .tbd-link { flex: 0 0 auto; font-size: 12px; }
+.tbd-comparison { margin-top: 4px; }
+.tbd-table th.tbd-comparison-finding { color: var(--tbd-text); font-weight: 400; max-width: 360px; overflow-wrap: anywhere; }
+.tbd-comparison-id { display: block; color: var(--tbd-muted); font-size: 11px; }
+.tbd-comparison-run { max-width: 200px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.tbd-comparison-absent { color: var(--tbd-muted); }
 .tbd-finding-title { font-weight: 500; font-size: 14px; overflow-wrap: anywhere; }
 .tbd-finding-where { color: var(--tbd-muted); font-size: 12px; margin-top: 2px; overflow-wrap: anywhere; }
 .tbd-finding-detail, .tbd-finding-remedy { margin: 4px 0 0; overflow-wrap: anywhere; white-space: pre-wrap; }

@@ -58,7 +58,10 @@ describe("shell", () => {
         steps: 10,
         layers: [],
         gradients: {},
-        findings: [{ id: "nan", severity: "error" as const, step: 1, layer: "d", title: "NaN", detail: "", remedy: "" }],
+        overview: [],
+        findings: [
+          { id: "nan", severity: "error" as const, step: 1, layer: "d", title: "NaN", detail: "", remedy: "", diagnostic: "gradients" },
+        ],
         warnings: [],
       },
     };

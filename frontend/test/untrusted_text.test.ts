@@ -1,65 +1,74 @@
 // @vitest-environment happy-dom
 import { beforeEach, describe, expect, it } from "vitest";
 
-import type { RunReport } from "../src/api";
-import { renderFindings } from "../src/findings";
+import type { DiagnosticsApi, Finding, RunInfo, RunReport } from "../src/api";
+import { renderOverview } from "../src/overview";
 import { renderLayerList } from "../src/panels/gradients";
 
 const HOSTILE = "<img src=x onerror=alert(1)>";
 
-function report(run: string, findings: RunReport["findings"], warnings: string[] = []): RunReport {
-  return { run, steps: 10, layers: [], gradients: {}, findings, warnings };
+function report(run: string, findings: Finding[], warnings: string[] = []): RunReport {
+  return { run, steps: 10, layers: [], gradients: {}, overview: [], findings, warnings };
+}
+
+function finding(id: string, severity: Finding["severity"], overrides: Partial<Finding> = {}): Finding {
+  return { id, severity, step: null, layer: null, title: id, detail: "", remedy: "", diagnostic: "gradients", ...overrides };
+}
+
+function info(run: string): RunInfo {
+  return { run, last_step: 10, families: ["gradients"], error_count: 0, warning_count: 0 };
+}
+
+/** The Overview of single runs (no comparison, so no route is called). */
+function renderReports(container: HTMLElement, reports: RunReport[], errors: Array<{ run: string; message: string }> = []): void {
+  const context = { api: {} as DiagnosticsApi, signal: new AbortController().signal };
+  renderOverview(container, reports.map((r) => ({ info: info(r.run), report: r })), errors, context);
 }
 
 beforeEach(() => {
   document.body.replaceChildren();
 });
 
-describe("findings list", () => {
+describe("findings of the Overview", () => {
   it("shows hostile run, layer and finding strings literally and creates no element from them", () => {
     const container = document.createElement("section");
     document.body.appendChild(container);
-    renderFindings(
+    renderReports(
       container,
-      [
-        report(
-          HOSTILE,
-          [{ id: HOSTILE, severity: "error", step: 3, layer: HOSTILE, title: HOSTILE, detail: HOSTILE, remedy: HOSTILE }],
-          [HOSTILE],
-        ),
-      ],
+      [report(HOSTILE, [finding(HOSTILE, "error", { step: 3, layer: HOSTILE, title: HOSTILE, detail: HOSTILE, remedy: HOSTILE, diagnostic: HOSTILE })], [HOSTILE])],
       [{ run: HOSTILE, message: HOSTILE }],
     );
     expect(document.querySelector("img")).toBeNull();
     const item = container.querySelector('[data-testid="finding"]') as HTMLElement;
     expect(item.getAttribute("data-finding-id")).toBe(HOSTILE);
+    expect(item.getAttribute("data-run")).toBe(HOSTILE);
+    expect(item.getAttribute("data-diagnostic")).toBe(HOSTILE);
     expect(item.querySelector(".tbd-finding-title")?.textContent).toBe(HOSTILE);
-    expect(item.querySelector(".tbd-finding-where")?.textContent).toBe(`${HOSTILE} · layer ${HOSTILE} · step 3`);
+    // An unknown diagnostic has no panel: where it points is text, not a link.
+    expect(item.querySelector('[data-testid="overview-finding-link"]')).toBeNull();
+    expect(item.querySelector(".tbd-finding-where")?.textContent).toBe(`${HOSTILE} · layer '${HOSTILE}' · step 3`);
     expect(item.querySelector(".tbd-finding-detail")?.textContent).toBe(HOSTILE);
-    expect(item.querySelector(".tbd-finding-remedy")?.textContent).toBe(`What to try: ${HOSTILE}`);
+    expect(item.querySelector(".tbd-finding-remedy")?.textContent).toBe(`What to change: ${HOSTILE}`);
     expect(container.textContent).toContain(`${HOSTILE}: ${HOSTILE}`);
   });
 
-  it("lists findings of several runs worst first with badge, where and remedy", () => {
+  it("lists each run's findings worst first with badge, where and remedy", () => {
     const container = document.createElement("section");
-    renderFindings(container, [
-      report("a", [{ id: "slow", severity: "info", step: null, layer: null, title: "Info", detail: "", remedy: "" }]),
-      report("b", [
-        { id: "nan", severity: "error", step: 412, layer: "dense_1", title: "NaN", detail: "d", remedy: "r" },
-        { id: "dead", severity: "warning", step: null, layer: "dense", title: "Dead", detail: "d", remedy: "r" },
-      ]),
+    renderReports(container, [
+      report("a", [finding("slow", "info")]),
+      report("b", [finding("dead", "warning", { layer: "dense" }), finding("nan", "error", { step: 412, layer: "dense_1" })]),
     ]);
     const items = [...container.querySelectorAll('[data-testid="finding"]')];
-    expect(items.map((item) => item.getAttribute("data-finding-id"))).toEqual(["nan", "dead", "slow"]);
-    expect(items[0].querySelector(".tbd-badge")?.textContent).toBe("error");
-    expect(items[0].classList.contains("tbd-severity-error")).toBe(true);
-    expect(items[2].querySelector(".tbd-finding-where")?.textContent).toBe("a");
+    expect(items.map((item) => item.getAttribute("data-finding-id"))).toEqual(["slow", "nan", "dead"]);
+    expect(items[1].querySelector(".tbd-badge")?.textContent).toBe("error");
+    expect(items[1].classList.contains("tbd-severity-error")).toBe(true);
+    expect(items[1].querySelector(".tbd-finding-where")?.textContent).toBe("gradients · layer 'dense_1' · step 412");
     expect(container.querySelector(".tbd-section-summary")?.textContent).toBe("1 error, 1 warning, 1 info");
   });
 
   it("says so when there is nothing to report", () => {
     const container = document.createElement("section");
-    renderFindings(container, [report("a", [])]);
+    renderReports(container, [report("a", [])]);
     expect(container.querySelectorAll('[data-testid="finding"]')).toHaveLength(0);
     expect(container.textContent).toContain("Nothing looks wrong");
   });

@@ -18,13 +18,32 @@ def run_findings(run: RunData) -> list[Finding]:
 
 
 def run_report(run: RunData) -> dict[str, Any]:
-    """One run's entry of the report: its steps, layers, per-diagnostic summaries and findings."""
+    """One run's entry of the report: its steps, layers, per-diagnostic summaries, the health
+    summary (``overview``) and the findings (each naming its ``diagnostic``), worst first."""
     entry: dict[str, Any] = {"run": run.run, "steps": run.last_step, "layers": list(run.layers)}
+    findings: list[tuple[Finding, str]] = []
+    overview = []
     for diagnostic in DIAGNOSTICS:
-        entry[diagnostic.name] = diagnostic.summarize(run)
-    entry["findings"] = [finding.to_json() for finding in run_findings(run)]
+        summary = diagnostic.summarize(run)
+        entry[diagnostic.name] = summary
+        found = diagnostic.find(run)
+        findings += [(finding, diagnostic.name) for finding in found]
+        text = diagnostic.headline(run, summary)
+        if text is None and not found:
+            continue
+        worst = sort_findings(found)[0].severity if found else "ok"
+        overview.append({"diagnostic": diagnostic.name, "label": diagnostic.label, "status": worst, "text": text or "", "findings": len(found)})
+    entry["overview"] = sorted(overview, key=lambda line: STATUS_ORDER[line["status"]])
+    order = {id(finding): index for index, finding in enumerate(sort_findings([finding for finding, _ in findings]))}
+    entry["findings"] = [
+        {**finding.to_json(), "diagnostic": name} for finding, name in sorted(findings, key=lambda item: order[id(item[0])])
+    ]
     entry["warnings"] = list(run.warnings)
     return entry
+
+
+# Health lines, worst first; "ok" (no finding) last.
+STATUS_ORDER = {"error": 0, "warning": 1, "info": 2, "ok": 3}
 
 
 def report_document(runs: list[RunData]) -> dict[str, Any]:

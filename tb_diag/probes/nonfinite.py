@@ -79,6 +79,7 @@ class NonfiniteProbe(Probe):
         self._functions: dict[tuple, Any] = {}  # XLA-compiled statistics, per traced structure
         self._reported_bad_steps = 0
         self._stop_reported = False
+        self._steps_document_written = False
         layer_count = len(self._layer_paths)
         with tf.init_scope():
             self._stopped = tf.Variable(False, trainable=False, name="tb_diag_nonfinite_stopped")
@@ -428,7 +429,9 @@ class NonfiniteProbe(Probe):
         rows = self._bad_steps.read_steps(first_step, last_step)
         steps = np.arange(first_step, last_step + 1)
         bad = (rows[:, 0] == steps) & (rows[:, 1] > 0)
-        if bad.any():
+        if bad.any() or not self._steps_document_written:
+            # Written at the first flush even when empty: the run shows the probe ran.
+            self._steps_document_written = True
             listed = []
             for step, phase, applied in rows[bad].tolist():
                 code = int(phase)

@@ -17,6 +17,8 @@ interface AxisTooltipParam {
 export interface LineChartStyle {
   /** Draw a symbol at every point, so isolated points (e.g. sparse samples between gaps) show. */
   showSymbols?: boolean;
+  /** A step to mark with a vertical line (a finding's step the user asked to see). */
+  markedStep?: number | null;
 }
 
 /** ECharts option for `series` drawn over step on a log10 y axis named `yName`. */
@@ -58,7 +60,7 @@ export function logLineChartOption(
       { type: "inside", xAxisIndex: 0 },
       { type: "slider", xAxisIndex: 0, height: 16, bottom: 8 },
     ],
-    series: series.map((line) => ({
+    series: series.map((line, i) => ({
       type: "line",
       name: line.name,
       data: line.points,
@@ -67,6 +69,19 @@ export function logLineChartOption(
       connectNulls: false,
       lineStyle: { width: 1.5 },
       emphasis: { focus: "series" },
+      ...(i === 0 && style.markedStep != null ? { markLine: stepMarkLine(style.markedStep) } : {}),
     })),
+  };
+}
+
+/** A dashed vertical line at `step`, labelled with the step; drawn once, on the first series. */
+function stepMarkLine(step: number): Record<string, unknown> {
+  return {
+    silent: true,
+    symbol: "none",
+    animation: false,
+    lineStyle: { type: "dashed", color: "#f57c00", width: 1.5 },
+    label: { formatter: `step ${step}`, position: "end" },
+    data: [{ xAxis: step }],
   };
 }

@@ -4,7 +4,8 @@
  * Per run, a table of every layer call (a shared layer once per call) and model input: its
  * activation, latest mean / std, share of zeros, dead units (ReLU) and saturation (sigmoid, tanh,
  * softmax), with a sparkline of the std; rows with a finding are highlighted. Clicking a row shows
- * that call's output distribution over steps (quantile bands, like TensorBoard's distributions).
+ * that call's output distribution over steps (quantile bands, like TensorBoard's distributions);
+ * a finding link of the Overview naming a layer call of the run does the same.
  */
 
 import type { ActivationCall, ActivationsData, MaybeNumber } from "../api";
@@ -12,6 +13,7 @@ import { distributionChartOption, sparklinePoints } from "../charts/distribution
 import { formatNumber } from "../charts/format";
 import { mountChart } from "../charts/mount_chart";
 import { createElement, createNote, errorMessage } from "../dom";
+import { onFocusRequest } from "../focus";
 import type { Panel, PanelContext, RunSelection } from "./registry";
 
 /** Registry entry of the Activations panel. */
@@ -36,6 +38,11 @@ async function renderActivationsPanel(container: HTMLElement, runs: RunSelection
     if (result.status === "rejected") container.appendChild(createNote(`${runs[i].run}: ${errorMessage(result.reason)}`, "error"));
     else renderRun(container, result.value, context.signal);
   });
+}
+
+/** The call a finding's `layer` names: the call of that name, else the first call of that layer. */
+export function callForLayer(calls: readonly ActivationCall[], layer: string): ActivationCall | undefined {
+  return calls.find((call) => call.name === layer) ?? calls.find((call) => call.layer === layer);
 }
 
 /** The call shown first: the first one with a finding, else the first layer call. */
@@ -79,6 +86,15 @@ function renderRun(container: HTMLElement, data: ActivationsData, signal: AbortS
   });
   const first = defaultCall(data.calls);
   if (first) show(first, rows[data.calls.indexOf(first)]);
+
+  onFocusRequest(activationsPanel.id, signal, (request) => {
+    if (request.run !== data.run || request.layer === null) return;
+    const call = callForLayer(data.calls, request.layer);
+    if (call === undefined) return;
+    const row = rows[data.calls.indexOf(call)];
+    show(call, row);
+    row.scrollIntoView({ behavior: "smooth", block: "center" });
+  });
 }
 
 function renderTable(

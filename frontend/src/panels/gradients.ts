@@ -5,6 +5,9 @@
  * 2. a line chart of the layers picked in a layer list, runs overlaid;
  * 3. the update ratio ‖Δw‖/‖w‖ of the same layers, at the steps where it was sampled;
  * 4. the global gradient norm of every run.
+ *
+ * A finding link of the Overview asks it to focus a layer and step: the layer is added to the
+ * picked layers and the step marked on the gradient-norm chart.
  */
 
 import type { GradientsData } from "../api";
@@ -21,6 +24,7 @@ import {
   layerUnion,
 } from "../charts/series";
 import { createElement, createNote, errorMessage } from "../dom";
+import { onFocusRequest } from "../focus";
 import type { Panel, PanelContext, RunSelection } from "./registry";
 
 /** Registry entry of the Gradients panel. */
@@ -120,16 +124,28 @@ function renderLayerCharts(container: HTMLElement, runs: GradientsData[], signal
     else selected.add(layer);
     draw();
   };
-  row.appendChild(renderLayerList(layers, selected, toggle));
+  const picker = renderLayerList(layers, selected, toggle);
+  row.appendChild(picker);
   row.appendChild(chartElement);
 
   const chart = mountChart(chartElement, signal);
+  let markedStep: number | null = null;
   function draw(): void {
     const ordered = layers.filter((layer) => selected.has(layer));
-    chart.setOption(logLineChartOption(buildLayerSeries(runs, ordered), "grad norm"), { replaceMerge: ["series"] });
+    chart.setOption(logLineChartOption(buildLayerSeries(runs, ordered), "grad norm", { markedStep }), { replaceMerge: ["series"] });
     drawUpdateRatio(ordered);
   }
   draw();
+
+  onFocusRequest(gradientsPanel.id, signal, (request) => {
+    if (request.layer !== null && layers.includes(request.layer)) selected.add(request.layer);
+    markedStep = request.step;
+    picker.querySelectorAll('[data-testid="layer-toggle"]').forEach((button, i) => {
+      button.setAttribute("aria-pressed", String(selected.has(layers[i])));
+    });
+    draw();
+    row.scrollIntoView({ behavior: "smooth", block: "center" });
+  });
 }
 
 /**

@@ -20,22 +20,27 @@ class Diagnostic:
 
     Attributes:
       name: the family name; also its key in the JSON report and its panel's route.
+      label: how the report and the Overview name it.
       summarize: the run's summary for the report, or ``None`` if nothing was recorded.
       find: the findings its rules raise on the run.
       panel: the panel's data for ``(run, max_points)``, or ``None`` if nothing was recorded.
+      headline: one line about the run, given its summary (``None``: nothing to say).
     """
 
     name: str
+    label: str
     summarize: Callable[[RunData], dict | None]
     find: Callable[[RunData], list[Finding]]
     panel: Callable[[RunData, int], dict | None]
+    headline: Callable[[RunData, dict | None], str | None]
 
 
+# In this order in the report, the CLI and the Overview.
 DIAGNOSTICS: list[Diagnostic] = [
-    Diagnostic(nonfinite.FAMILY.name, nonfinite.summarize, nonfinite.find, nonfinite.panel_payload),
-    Diagnostic(gradients.FAMILY.name, gradients.summarize, gradients.find, gradients.panel_payload),
-    Diagnostic(input.FAMILY.name, input.summarize, input.find, input.panel_payload),
-    Diagnostic(activations.FAMILY.name, activations.summarize, activations.find, activations.panel_payload),
-    Diagnostic(memory.FAMILY.name, memory.summarize, memory.find, memory.panel_payload),
-    Diagnostic(environment.FAMILY.name, environment.summarize, environment.find, environment.panel_payload),
+    Diagnostic(nonfinite.FAMILY.name, "NaN/Inf", nonfinite.summarize, nonfinite.find, nonfinite.panel_payload, nonfinite.headline),
+    Diagnostic(gradients.FAMILY.name, "gradients", gradients.summarize, gradients.find, gradients.panel_payload, gradients.headline),
+    Diagnostic(input.FAMILY.name, "input", input.summarize, input.find, input.panel_payload, input.headline),
+    Diagnostic(activations.FAMILY.name, "activations", activations.summarize, activations.find, activations.panel_payload, activations.headline),
+    Diagnostic(memory.FAMILY.name, "memory", memory.summarize, memory.find, memory.panel_payload, memory.headline),
+    Diagnostic(environment.FAMILY.name, "environment", environment.summarize, environment.find, environment.panel_payload, environment.headline),
 ]

@@ -342,3 +342,11 @@ def _nullify(row: np.ndarray) -> list[float | None]:
 
 def _finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
+
+
+def headline(run: RunData, summary: dict | None) -> str | None:
+    """One line for the report and the Overview: how many calls were sampled, and when last."""
+    if not summary:
+        return None
+    latest = max(entry["step"] for entry in summary.values())
+    return f"{len(summary)} layer calls and inputs, latest sample at step {latest}"

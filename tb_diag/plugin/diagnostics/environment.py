@@ -98,3 +98,16 @@ def _layers(model: Any) -> list[dict]:
         for entry in (layers if isinstance(layers, list) else [])
         if isinstance(entry, dict)
     ]
+
+
+def headline(run: RunData, summary: dict | None) -> str | None:
+    """One line for the report and the Overview: versions, optimizer, batch, compilation, seed."""
+    if not summary:
+        return None
+    optimizer = summary.get("optimizer")
+    return (
+        f"TensorFlow {summary.get('tensorflow')}, Keras {summary.get('keras')}, Python {summary.get('python')}; "
+        f"optimizer {optimizer.get('class') if isinstance(optimizer, dict) else None}; batch {summary.get('batch_size')}; "
+        f"jit_compile {summary.get('jit_compile')}; mixed precision {summary.get('mixed_precision')}; "
+        f"{len(summary.get('gpus') or [])} GPU(s); seed {summary.get('seed')}"
+    )

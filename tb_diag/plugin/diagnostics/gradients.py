@@ -256,3 +256,15 @@ def panel_payload(run: RunData, max_points: int) -> dict | None:
         "downsampled": downsampled,
         "warnings": list(run.warnings),
     }
+
+
+def headline(run: RunData, summary: dict | None) -> str | None:
+    """One line for the report and the Overview: the largest gradient norm and its layer."""
+    if not summary:
+        return None
+    largest = max(summary, key=lambda layer: _sortable(summary[layer]["max"]))
+    return f"largest norm {summary[largest]['max']:.3g} in '{largest}'"
+
+
+def _sortable(value: float) -> float:
+    return float("inf") if value != value else value  # NaN counts as the largest

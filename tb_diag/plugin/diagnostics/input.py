@@ -234,3 +234,13 @@ def _histogram(step_times: np.ndarray) -> dict:
     edges = np.linspace(bottom, top, HISTOGRAM_BINS + 1)
     counts, _ = np.histogram(np.minimum(step_times, top), bins=edges)
     return {"edges_s": edges.tolist(), "counts": counts.tolist()}
+
+
+def headline(run: RunData, summary: dict | None) -> str | None:
+    """One line for the report and the Overview: the verdict, the share waiting, step times."""
+    if not summary or summary.get("verdict") is None:
+        return None
+    return (
+        f"{summary['verdict']} input-bound, {summary['wait_fraction']:.0%} of step time waiting; "
+        f"step p50 {summary['step_p50_s'] * 1000:.3g} ms, p95 {summary['step_p95_s'] * 1000:.3g} ms"
+    )

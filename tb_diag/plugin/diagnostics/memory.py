@@ -362,3 +362,17 @@ def panel_payload(run: RunData, max_points: int) -> dict | None:
         "profile_skipped": summary["profile_skipped"],
         "warnings": list(run.warnings),
     }
+
+
+def headline(run: RunData, summary: dict | None) -> str | None:
+    """One line for the report and the Overview: host RSS at the last flush, retraces, GPU."""
+    if not summary:
+        return None
+    rss = [v for v in summary["host_rss_bytes"] if v is not None]
+    if summary["gpu"]:
+        gpu = f"{len(summary['gpu'])} GPU(s)"
+    else:
+        gpu = f"no GPU figures ({summary['gpu_unavailable'] or 'none recorded'})"
+    if not rss:
+        return "no host figures"
+    return f"host RSS {rss[-1] / 2**20:.0f} MiB at the last flush; {summary['retraces']} retrace(s); {gpu}"

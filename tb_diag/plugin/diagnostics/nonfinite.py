@@ -409,3 +409,15 @@ def _float(value: Any) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def headline(run: RunData, summary: dict | None) -> str | None:
+    """One line for the report and the Overview: where the first NaN/Inf started, or that none
+    did (when the probe ran: it lists the bad steps of every flush, an empty list included)."""
+    if not summary:
+        return "no NaN/Inf" if run.documents.get(schema.NONFINITE_STEPS.name) else None
+    where = f", '{summary['layer']}'" if summary["layer"] else ""
+    return (
+        f"first at step {summary['step']} ({summary['phase']}{where}); update {summary['action']}; "
+        f"{summary['bad_steps']} step(s) with NaN/Inf"
+    )
