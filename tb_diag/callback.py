@@ -119,6 +119,9 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self._signals: dict[str, Any] = {}
         self._stoppers: list[Probe] = []
         self._last_step_counted = 0
+        # While _rerun_forward runs: the graph it calls the model in, and the calls it collects.
+        self._rerun_graph: Any = None
+        self._rerun_calls: list[LayerCall] | None = None
         self._probes: list[Probe] = []
         self._hook: OptimizerApplyHook | None = None
         self._layer_hook: LayerCallHook | None = None
@@ -302,6 +305,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
                 memory_profile=self.memory_profile,
                 warn=self._warn,
                 on_nan=self.on_nan,
+                rerun_forward=self._rerun_forward,
             )
             for name in self.probe_names:
                 probe = PROBES[name]()
@@ -378,7 +382,28 @@ class DiagnosticsCallback(keras.callbacks.Callback):
                 signals.update({key: value for key, value in probe.step_signals().items() if key.startswith(SIGNAL_PREFIX)})
         return signals
 
+    def _rerun_forward(self, x: Any) -> list[LayerCall]:
+        """Calls the model on ``x`` here (e.g. inside a branch of the step) and returns its leaf
+        layer calls; the probes' ``on_layer_call`` does not see them."""
+        previous = (self._rerun_graph, self._rerun_calls)
+        calls: list[LayerCall] = []
+        self._rerun_graph = _EAGER_STEP if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
+        self._rerun_calls = calls
+        try:
+            if getattr(self.model, "_call_has_training_arg", True):
+                self.model(x, training=True)
+            else:
+                self.model(x)
+        finally:
+            self._rerun_graph, self._rerun_calls = previous
+        return calls
+
     def _on_layer_call(self, path: str, layer: Any, args: tuple, outputs: Any) -> None:
+        if self._rerun_calls is not None:
+            current = _EAGER_STEP if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
+            if current is self._rerun_graph:
+                self._rerun_calls.append(LayerCall(path=path, layer=layer, inputs=args, outputs=outputs, sampled=False))
+                return
         if not self._in_step():
             return
         call = LayerCall(path=path, layer=layer, inputs=args, outputs=outputs, sampled=self._tracing_sampled)

@@ -46,6 +46,11 @@ def test_tab_draws_one_heatmap_row_per_layer_and_shows_the_findings(demo_logdir)
     assert "No GPU figures: no GPU is visible to TensorFlow" in result["bodyText"]  # the Memory panel says why
     # exploding (SGD) and starved (Adam; the same MLP) side by side: the difference is highlighted.
     assert result["environmentMismatches"] == ["optimizer"]
+    # The Overview shows both runs, the environment mismatch and how their findings differ.
+    assert result["overviewRuns"] == ["exploding/train", "starved/train"]
+    assert result["comparisonEnvFields"] == ["optimizer"]
+    differs = {row["id"]: row["differs"] for row in result["comparisonRows"]}
+    assert differs["exploding_gradients"] == "true" and differs["input_bound"] == "true"
     assert os.path.getsize(os.path.join(ARTIFACTS, "memory_panel.png")) > 10_000
     ids = [f["id"] for f in result["findings"]]
     assert ids[0] == "exploding_gradients" and "clipnorm" in result["findings"][0]["text"]

@@ -79,6 +79,16 @@ try {
   result.injectedImages = await frame.locator("img").count();
   result.environmentMismatches = await frame.locator('[data-testid="environment-mismatch"]').evaluateAll((rows) =>
     rows.map((row) => row.getAttribute("data-field")));
+  if (alsoRun) {
+    // Two runs ticked: the Overview's comparison shows the environment mismatch and the findings matrix.
+    await frame.locator('[data-testid="comparison-env-row"]').first().waitFor({ state: "attached", timeout: 60_000 });
+    result.comparisonEnvFields = await frame.locator('[data-testid="comparison-env-row"]').evaluateAll((rows) =>
+      rows.map((row) => row.getAttribute("data-field")));
+    result.comparisonRows = await frame.locator('[data-testid="comparison-row"]').evaluateAll((rows) =>
+      rows.map((row) => ({ id: row.getAttribute("data-finding-id"), differs: row.getAttribute("data-differs") })));
+    result.overviewRuns = await frame.locator('[data-testid="overview-run"]').evaluateAll((cards) =>
+      cards.map((card) => card.getAttribute("data-run")));
+  }
   result.inputVerdicts = await frame.locator('[data-testid="input-verdict"]').evaluateAll((items) =>
     items.map((item) => ({ verdict: item.getAttribute("data-verdict"), text: item.textContent })));
   result.inputPoints = await frame.locator('[data-testid="input-step-chart"]').evaluateAll((items) =>

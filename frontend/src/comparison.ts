@@ -1,15 +1,17 @@
 /**
  * The Overview's comparison of two or more runs (a teammate's run next to yours, a sweep): which
- * findings each run has, with the rows where the runs differ highlighted, and the runs' global
- * gradient norms overlaid by step.
+ * findings each run has, with the rows where the runs differ highlighted, the environment fields
+ * whose values differ ("works on my machine"), and the runs' global gradient norms overlaid by step.
  */
 
-import type { GradientsData, RunInfo, RunReport, Severity } from "./api";
+import { ApiError, type EnvironmentData, type GradientsData, type RunInfo, type RunReport, type Severity } from "./api";
 import { logLineChartOption } from "./charts/line_chart";
 import { mountChart } from "./charts/mount_chart";
 import { buildGlobalNormSeries } from "./charts/series";
 import { createElement, createNote, errorMessage } from "./dom";
 import { SEVERITY_RANK } from "./findings";
+import { openPanel } from "./focus";
+import { environmentDifferences, environmentPanel } from "./panels/environment";
 import { gradientsPanel } from "./panels/gradients";
 import { runsForPanel, type PanelContext } from "./panels/registry";
 
@@ -73,6 +75,12 @@ export function renderComparison(
     renderMatrix(runs, reports),
   ]);
   container.appendChild(block);
+  // Its own element, placed before the overlay's heading: both fill in whenever their data arrives.
+  const environment = createElement("div", { className: "tbd-comparison-environment", attrs: { "data-testid": "comparison-environment" } });
+  block.appendChild(environment);
+  renderEnvironmentDifferences(environment, runs, context).catch((error: unknown) => {
+    if (!context.signal.aborted) environment.appendChild(createNote(errorMessage(error), "error"));
+  });
   renderNormOverlay(block, runs, context).catch((error: unknown) => {
     if (!context.signal.aborted) block.appendChild(createNote(errorMessage(error), "error"));
   });
@@ -129,6 +137,102 @@ function renderMatrix(runs: readonly RunInfo[], reports: readonly RunReport[]): 
       ]),
     ]),
   ]);
+}
+
+/**
+ * The environment fields whose values differ between the runs that have an environment card, one
+ * row per field with its value in each such run; runs without a card are named.
+ */
+async function renderEnvironmentDifferences(element: HTMLElement, runs: readonly RunInfo[], context: PanelContext): Promise<void> {
+  element.appendChild(createElement("h3", { className: "tbd-overview-heading", text: "Environment differences" }));
+  const withCard = runsForPanel(environmentPanel, runs);
+  const loading = createNote("Loading environments…");
+  if (withCard.length > 0) element.appendChild(loading);
+  const results = await Promise.allSettled(withCard.map((run) => context.api.environment(run.run, context.signal)));
+  if (context.signal.aborted) return;
+  loading.remove();
+
+  const cards: EnvironmentData[] = [];
+  const cardRuns: RunInfo[] = [];
+  const withoutCard: string[] = runs.filter((run) => !withCard.includes(run)).map((run) => run.run);
+  results.forEach((result, i) => {
+    if (result.status === "fulfilled") {
+      cards.push(result.value);
+      cardRuns.push(withCard[i]);
+    } else if (result.reason instanceof ApiError && result.reason.status === 404) {
+      withoutCard.push(withCard[i].run);
+    } else {
+      element.appendChild(createNote(`${withCard[i].run}: ${errorMessage(result.reason)}`, "error"));
+    }
+  });
+  // In selection order, whichever way each run turned out to have no card.
+  const missing = runs.filter((run) => withoutCard.includes(run.run));
+  for (const run of missing) {
+    element.appendChild(
+      createElement("p", {
+        className: "tbd-note tbd-note-note",
+        text: `${run.run}: no environment card`,
+        attrs: { "data-testid": "comparison-env-missing", "data-run": run.run },
+      }),
+    );
+  }
+  if (cards.length < 2) {
+    element.appendChild(createNote(cards.length === 0 ? "No run has an environment card to compare." : "Only one run has an environment card: nothing to compare it with."));
+    return;
+  }
+
+  const { compared, differences } = environmentDifferences(cards);
+  const link = createElement("button", {
+    className: "tbd-link",
+    text: "open Environment panel",
+    attrs: { type: "button", "data-testid": "comparison-env-link", "data-target-panel": environmentPanel.id },
+  });
+  link.addEventListener("click", () => openPanel({ panel: environmentPanel.id, run: cardRuns[0].run, layer: null, step: null }));
+  if (differences.length === 0) {
+    const among = missing.length > 0 ? "every run that has a card" : "every run";
+    element.appendChild(
+      createElement("p", { className: "tbd-note tbd-note-note", attrs: { "data-testid": "comparison-env-same" } }, [
+        document.createTextNode(`Same environment in ${among} (${compared} field${compared === 1 ? "" : "s"} compared). `),
+        link,
+      ]),
+    );
+    return;
+  }
+  element.appendChild(
+    createElement("p", { className: "tbd-note tbd-note-note" }, [
+      document.createTextNode(
+        `${differences.length} of ${compared} environment field(s) differ between the runs${
+          differences.some(({ values }) => values.includes(null)) ? "; — means the run's card lacks the field" : ""
+        }. `,
+      ),
+      link,
+    ]),
+  );
+  const rows = differences.map(({ field, values }) =>
+    createElement("tr", { className: "tbd-row-flagged", attrs: { "data-testid": "comparison-env-row", "data-field": field } }, [
+      createElement("th", { text: field }),
+      ...values.map((value, column) =>
+        createElement("td", {
+          className: value === null ? "tbd-cell-value tbd-comparison-absent" : "tbd-cell-value",
+          text: value ?? "—",
+          attrs: { "data-testid": "comparison-env-cell", "data-run": cardRuns[column].run },
+        }),
+      ),
+    ]),
+  );
+  element.appendChild(
+    createElement("div", { className: "tbd-table-scroll" }, [
+      createElement("table", { className: "tbd-table tbd-comparison-table", attrs: { "data-testid": "comparison-env-table" } }, [
+        createElement("thead", {}, [
+          createElement("tr", {}, [
+            createElement("th", { text: "field" }),
+            ...cardRuns.map((run) => createElement("th", { className: "tbd-comparison-run", text: run.run, attrs: { title: run.run } })),
+          ]),
+        ]),
+        createElement("tbody", {}, rows),
+      ]),
+    ]),
+  );
 }
 
 /** The global gradient norm of every run that recorded gradients, one line per run on a log axis. */

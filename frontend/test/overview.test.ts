@@ -3,9 +3,11 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 
 import {
   ApiError,
+  decodeEnvironment,
   decodeReport,
   type ActivationsData,
   type DiagnosticsApi,
+  type EnvironmentData,
   type Finding,
   type GradientsData,
   type RunInfo,
@@ -66,8 +68,16 @@ function gradients(run: string, globalNorm: Array<number | null>): GradientsData
   };
 }
 
-function fakeApi(runs: Record<string, GradientsData> = {}, activations: Record<string, ActivationsData> = {}): DiagnosticsApi {
+function fakeApi(
+  runs: Record<string, GradientsData> = {},
+  activations: Record<string, ActivationsData> = {},
+  environments: Record<string, EnvironmentData> = {},
+): DiagnosticsApi {
   return {
+    async environment(run: string) {
+      if (environments[run]) return environments[run];
+      throw new ApiError(`run '${run}' has no environment data`, 404);
+    },
     async gradients(run: string) {
       if (runs[run]) return runs[run];
       throw new ApiError(`No gradients for ${run}`, 400);
@@ -260,6 +270,158 @@ describe("comparison", () => {
     expect(container.querySelector('[data-testid="comparison"]')).toBeNull();
     expect(charts).toHaveLength(0);
     expect(container.querySelectorAll('[data-testid="overview-run"]')).toHaveLength(1);
+  });
+});
+
+/** An environment card: `keras` and `optimizer` fields plus `extra`, decoded as the API client does. */
+function envCard(run: string, optimizer: string, extra: Array<{ field: string; value: string }> = []): EnvironmentData {
+  return decodeEnvironment({
+    run,
+    fields: [{ field: "keras", value: '"3.15.1"' }, { field: "optimizer", value: optimizer }, ...extra],
+    model_layers: [],
+    warnings: [],
+  });
+}
+
+const ENV_FAMILIES = ["gradients", "environment"];
+
+describe("comparison: environment differences", () => {
+  const envRow = (block: Element, field: string): HTMLElement | undefined =>
+    [...block.querySelectorAll<HTMLElement>('[data-testid="comparison-env-row"]')].find((row) => row.dataset.field === field);
+  const envCells = (row: Element): string[][] =>
+    [...row.querySelectorAll('[data-testid="comparison-env-cell"]')].map((cell) => [cell.getAttribute("data-run") ?? "", cell.textContent ?? ""]);
+
+  it("lists the fields that differ with each run's value, and opens the Environment panel", async () => {
+    const section = panelSection("environment");
+    const scrolled = vi.fn();
+    section.scrollIntoView = scrolled;
+    const container = overview(
+      [
+        { info: info("a", ENV_FAMILIES), report: report("a", []) },
+        { info: info("b", ENV_FAMILIES), report: report("b", []) },
+      ],
+      fakeApi({}, {}, { a: envCard("a", "SGD", [{ field: "seed", value: "1" }]), b: envCard("b", "Adam") }),
+    );
+    const block = container.querySelector('[data-testid="comparison-environment"]') as HTMLElement;
+    expect(block.textContent).toContain("Loading environments…");
+    await settle();
+    expect(block.textContent).not.toContain("Loading");
+    const rows = [...block.querySelectorAll('[data-testid="comparison-env-row"]')];
+    expect(rows.map((row) => row.getAttribute("data-field"))).toEqual(["optimizer", "seed"]);
+    expect(envRow(block, "keras")).toBeUndefined();
+    expect(envCells(rows[0])).toEqual([["a", "SGD"], ["b", "Adam"]]);
+    expect(envCells(rows[1])).toEqual([["a", "1"], ["b", "—"]]);
+    expect(block.textContent).toContain("2 of 3 environment field(s) differ between the runs");
+    expect(block.querySelector('[data-testid="comparison-env-same"]')).toBeNull();
+    // Placed before the gradient-norm overlay, whichever loads first.
+    const headings = [...container.querySelectorAll('[data-testid="comparison"] h3')].map((h) => h.textContent);
+    expect(headings.indexOf("Environment differences")).toBeLessThan(headings.indexOf("Global gradient norm per run"));
+    const link = block.querySelector('[data-testid="comparison-env-link"]') as HTMLButtonElement;
+    expect(link.textContent).toBe("open Environment panel");
+    link.click();
+    expect(scrolled).toHaveBeenCalledTimes(1);
+  });
+
+  it("says so when every card matches", async () => {
+    const container = overview(
+      [
+        { info: info("a", ENV_FAMILIES), report: report("a", []) },
+        { info: info("b", ENV_FAMILIES), report: report("b", []) },
+        { info: info("c", ENV_FAMILIES), report: report("c", []) },
+      ],
+      fakeApi({}, {}, { a: envCard("a", "Adam"), b: envCard("b", "Adam"), c: envCard("c", "Adam") }),
+    );
+    await settle();
+    const block = container.querySelector('[data-testid="comparison-environment"]') as HTMLElement;
+    expect(block.querySelectorAll('[data-testid="comparison-env-row"]')).toHaveLength(0);
+    expect(block.querySelector('[data-testid="comparison-env-same"]')?.textContent).toContain(
+      "Same environment in every run (2 fields compared).",
+    );
+    expect(block.querySelector('[data-testid="comparison-env-missing"]')).toBeNull();
+  });
+
+  it("names the runs without a card and compares the others", async () => {
+    const container = overview(
+      [
+        { info: info("a", ENV_FAMILIES), report: report("a", []) },
+        // Lists the family but the route answers 404.
+        { info: info("b", ENV_FAMILIES), report: report("b", []) },
+        // Recorded no environment at all: not even asked for.
+        { info: info("c", ["gradients"]), report: report("c", []) },
+        { info: info("d", ENV_FAMILIES), report: report("d", []) },
+      ],
+      fakeApi({}, {}, { a: envCard("a", "SGD"), d: envCard("d", "Adam") }),
+    );
+    await settle();
+    const block = container.querySelector('[data-testid="comparison-environment"]') as HTMLElement;
+    const missing = [...block.querySelectorAll('[data-testid="comparison-env-missing"]')];
+    expect(missing.map((note) => [note.getAttribute("data-run"), note.textContent])).toEqual([
+      ["b", "b: no environment card"],
+      ["c", "c: no environment card"],
+    ]);
+    expect(block.querySelector(".tbd-note-error")).toBeNull();
+    const row = envRow(block, "optimizer") as HTMLElement;
+    expect(envCells(row)).toEqual([["a", "SGD"], ["d", "Adam"]]);
+    expect([...block.querySelectorAll("thead th")].map((th) => th.textContent)).toEqual(["field", "a", "d"]);
+  });
+
+  it("has nothing to compare with fewer than two cards, and shows other errors", async () => {
+    const api = fakeApi({}, {}, { a: envCard("a", "SGD") });
+    const failing = { ...api, environment: async (run: string) => {
+      if (run === "b") throw new ApiError("boom", 500);
+      return api.environment(run);
+    } } as unknown as DiagnosticsApi;
+    const container = overview(
+      [
+        { info: info("a", ENV_FAMILIES), report: report("a", []) },
+        { info: info("b", ENV_FAMILIES), report: report("b", []) },
+      ],
+      failing,
+    );
+    await settle();
+    const block = container.querySelector('[data-testid="comparison-environment"]') as HTMLElement;
+    expect(block.querySelector(".tbd-note-error")?.textContent).toBe("b: boom");
+    expect(block.textContent).toContain("Only one run has an environment card");
+    expect(block.querySelector('[data-testid="comparison-env-link"]')).toBeNull();
+  });
+
+  it("stops when the selection changes before the cards arrive", async () => {
+    const controller = new AbortController();
+    const container = document.createElement("section");
+    document.body.appendChild(container);
+    renderOverview(
+      container,
+      [
+        { info: info("a", ENV_FAMILIES), report: report("a", []) },
+        { info: info("b", ENV_FAMILIES), report: report("b", []) },
+      ],
+      [],
+      { api: fakeApi({}, {}, { a: envCard("a", "SGD"), b: envCard("b", "Adam") }), signal: controller.signal },
+    );
+    controller.abort();
+    await settle();
+    const block = container.querySelector('[data-testid="comparison-environment"]') as HTMLElement;
+    expect(block.querySelector('[data-testid="comparison-env-row"]')).toBeNull();
+    expect(block.textContent).toContain("Loading environments…");
+  });
+
+  it("keeps hostile fields, values and run names literal", async () => {
+    const container = overview(
+      [
+        { info: info(HOSTILE, ENV_FAMILIES), report: report(HOSTILE, []) },
+        { info: info("b", ENV_FAMILIES), report: report("b", []) },
+      ],
+      fakeApi({}, {}, { [HOSTILE]: envCard(HOSTILE, HOSTILE, [{ field: HOSTILE, value: HOSTILE }]), b: envCard("b", "Adam") }),
+    );
+    await settle();
+    expect(document.querySelector("img")).toBeNull();
+    const block = container.querySelector('[data-testid="comparison-environment"]') as HTMLElement;
+    const optimizer = envRow(block, "optimizer") as HTMLElement;
+    expect(envCells(optimizer)).toEqual([[HOSTILE, HOSTILE], ["b", "Adam"]]);
+    const hostileRow = envRow(block, HOSTILE) as HTMLElement;
+    expect(hostileRow.querySelector("th")?.textContent).toBe(HOSTILE);
+    expect(envCells(hostileRow)).toEqual([[HOSTILE, HOSTILE], ["b", "—"]]);
+    expect(block.querySelector("thead .tbd-comparison-run")?.textContent).toBe(HOSTILE);
   });
 });
 

@@ -28,6 +28,9 @@ class ProbeSetup:
       warn: ``warn(cause, message)`` gives the user one ``DiagnosticsWarning`` per cause, for a
         probe that turns off a part of itself and carries on.
       on_nan: what to do at a step with non-finite values: ``"stop"``, ``"skip"`` or ``"record"``.
+      rerun_forward: ``rerun_forward(x)`` calls the model on ``x`` (as the train step does) where it
+        is called, and returns the leaf layer calls it made, without other probes seeing them
+        (for a probe that looks at the forward pass again only when something went wrong).
     """
 
     layers: LayerMap
@@ -39,6 +42,7 @@ class ProbeSetup:
     memory_profile: tuple[int, int] | None = None
     warn: Callable[[str, str], None] = lambda cause, message: None
     on_nan: str = "stop"
+    rerun_forward: Callable[[Any], list] = lambda x: []
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,9 +3,9 @@
 Every step pays for one cheap screen: the gradients' summed squares (the gradients probe computes
 the same ops; the graph optimiser merges them) and the loss. A NaN or Inf anywhere in the batch or
 the forward pass that can change the update reaches one of them. Only when the screen fails does
-the step run the exact, per-tensor counts over the batch, every layer call's inputs and outputs and
-every gradient (in the other branch of one ``tf.cond``), find where it started, and decide whether
-the update runs at all. The optimizer's writes to the model's weights are held back until the
+the step (in the other branch of a ``tf.cond``) run the forward pass again on the same batch and
+weights, take exact per-tensor counts over the batch, every layer call's inputs and outputs and
+every gradient, find where it started, and decide whether the update runs at all. The optimizer's writes to the model's weights are held back until the
 written values are known to be finite, so an update that would make them non-finite never lands.
 """
 
@@ -70,7 +70,8 @@ class NonfiniteProbe(Probe):
         self._optimizer = setup.model.optimizer
         self._loss_scaled = isinstance(self._optimizer, keras.optimizers.LossScaleOptimizer)
         self._batch: list[tuple[str, Any]] | None = None
-        self._calls: list[tuple[str, str, list[Any], list[Any]]] = []
+        self._x: Any = None
+        self._rerun_forward = setup.rerun_forward
         self._model = setup.model
         # Input and call rows in the order traces first saw them (the same in every trace).
         self._rows: list[dict] = []
@@ -107,19 +108,11 @@ class NonfiniteProbe(Probe):
 
     def on_step_start(self, data: Any, sampled: bool) -> None:
         self._batch = batch_tensors(data)
-        self._calls = []
-
-    def on_layer_call(self, call: LayerCall) -> None:
-        outputs = _float_tensors(call.outputs)
-        if not outputs:
-            return
-        calls_so_far = sum(1 for _, layer, _, _ in self._calls if layer == call.path)
-        name = call.path if calls_so_far == 0 else f"{call.path}#{calls_so_far + 1}"
-        self._calls.append((name, call.path, _float_tensors(call.inputs), outputs))
+        self._x = data[0] if isinstance(data, (tuple, list)) and data else data
 
     def guard_apply(self, update: ApplyStep, apply_update: Any) -> None:
-        batch, calls = self._batch, self._calls
-        self._batch, self._calls = None, []
+        batch, x = self._batch, self._x
+        self._batch, self._x = None, None
         if batch is None:
             # The model was built by this very step's forward pass, before the probe existed.
             self._retrace = True
@@ -129,11 +122,10 @@ class NonfiniteProbe(Probe):
             # Build it here, as its apply would, so its variables are not created inside a branch.
             with tf.init_scope():
                 self._optimizer.build(self._model.trainable_variables)
-        self._add_rows(batch, calls)
         # A NaN/Inf anywhere in the batch or the forward pass that can change this update reaches
         # the loss or a gradient (NaN * 0 is NaN): screening those two is enough to know *that*
         # the step went bad, and far cheaper than a pass over every layer output. *Where* is found
-        # in the other branch, from the forward pass's own tensors.
+        # in the other branch, by running the forward pass again.
         grad_screen = _sum_of_squares(update.grads)
         terms = [grad_screen] + ([_screen(update.loss)] if update.loss is not None else [])
         if self._loss_scaled:
@@ -147,7 +139,7 @@ class NonfiniteProbe(Probe):
         # Two small conditionals instead of one holding everything: outside XLA a conditional is
         # lowered to Switch/Merge and every op of the branch not taken still costs a little, so the
         # rare branch is kept to one XLA call plus a few writes, and the update is not duplicated.
-        phase = tf.cond(healthy, lambda: tf.constant(0), lambda: self._diagnose(update, batch, calls))
+        phase = tf.cond(healthy, lambda: tf.constant(0), lambda: self._diagnose(update, batch, x))
         if self._on_nan == "record":
             # As without tb_diag (a bad step's update may carry NaN into the weights); only a step
             # that was clean so far has its update checked.
@@ -156,9 +148,17 @@ class NonfiniteProbe(Probe):
             # phase -1: an earlier step of this execution stopped training.
             tf.cond(tf.equal(phase, 0), lambda: _ran(lambda: self._update(update, apply_update)), lambda: tf.constant(0))
 
-    def _diagnose(self, update: ApplyStep, batch: list, calls: list) -> Any:
+    def _diagnose(self, update: ApplyStep, batch: list, x: Any) -> Any:
         """The rare branch: exact counts per tensor, the phase (0: a false alarm, -1: stopped
-        earlier), and the record. Returns the phase code."""
+        earlier), and the record. Returns the phase code.
+
+        The forward pass is run again here, on the same batch and weights, for its layer calls'
+        inputs and outputs: capturing the step's own activations into this branch kept them alive
+        and cost ~9% of a small CNN's step, every step. (Dropout draws new masks in the re-run,
+        and BatchNorm updates its moving statistics once more, on bad steps only.)
+        """
+        calls = _named_calls(self._rerun_forward(x))
+        self._add_rows(batch, calls)
         rows, layers, phase = self._statistics(update, batch, calls)
         if self._loss_scaled:
             # Gradients alone are a loss-scale overflow: the LossScaleOptimizer's business.
@@ -446,6 +446,20 @@ class NonfiniteProbe(Probe):
             block = recorded[:, 1:].copy()
             block[recorded[:, 0] != steps] = np.nan
             writer.write_block(schema.LOSS_SCALE, last_step, block)
+
+
+def _named_calls(calls: list[LayerCall]) -> list[tuple[str, str, list[Any], list[Any]]]:
+    """``(name, layer path, float inputs, float outputs)`` per call with a float output; a layer
+    called again is named ``path#2``, ``path#3``..."""
+    named: list[tuple[str, str, list[Any], list[Any]]] = []
+    for call in calls:
+        outputs = _float_tensors(call.outputs)
+        if not outputs:
+            continue
+        calls_so_far = sum(1 for _, layer, _, _ in named if layer == call.path)
+        name = call.path if calls_so_far == 0 else f"{call.path}#{calls_so_far + 1}"
+        named.append((name, call.path, _float_tensors(call.inputs), outputs))
+    return named
 
 
 def batch_tensors(data: Any) -> list[tuple[str, Any]]:

@@ -33,6 +33,31 @@ export function differingFields(cards: readonly EnvironmentData[]): Set<string> 
   return differing;
 }
 
+/** Every field of `cards`, in the order shown: the first card's order, then fields only later cards have. */
+export function fieldOrder(cards: readonly EnvironmentData[]): string[] {
+  const fields: string[] = [];
+  for (const card of cards) for (const { field } of card.fields) if (!fields.includes(field)) fields.push(field);
+  return fields;
+}
+
+/** A field whose values differ between cards: its value in each card, in card order (null where a card lacks it). */
+export interface EnvironmentDifference {
+  field: string;
+  values: Array<string | null>;
+}
+
+/** How `cards` compare: how many fields were compared, and the ones that differ, in `fieldOrder`. */
+export function environmentDifferences(cards: readonly EnvironmentData[]): { compared: number; differences: EnvironmentDifference[] } {
+  const fields = fieldOrder(cards);
+  const differing = differingFields(cards);
+  return {
+    compared: fields.length,
+    differences: fields
+      .filter((field) => differing.has(field))
+      .map((field) => ({ field, values: cards.map((card) => card.fields.find((entry) => entry.field === field)?.value ?? null) })),
+  };
+}
+
 async function renderEnvironmentPanel(container: HTMLElement, runs: RunSelection[], context: PanelContext): Promise<void> {
   const loading = createNote("Loading environments…");
   container.appendChild(loading);
@@ -51,9 +76,7 @@ async function renderEnvironmentPanel(container: HTMLElement, runs: RunSelection
       createNote(differing.size > 0 ? `${differing.size} field(s) differ between the selected runs (highlighted).` : "The selected runs were trained with the same environment."),
     );
   }
-  const fields = cards[0].fields.map((entry) => entry.field);
-  for (const card of cards.slice(1)) for (const { field } of card.fields) if (!fields.includes(field)) fields.push(field);
-  const rows = fields.map((field) =>
+  const rows = fieldOrder(cards).map((field) =>
     createElement(
       "tr",
       { className: differing.has(field) ? "tbd-row-flagged" : "", attrs: differing.has(field) ? { "data-testid": "environment-mismatch", "data-field": field } : {} },
