@@ -30,6 +30,7 @@ check_numerics configs change the whole process for good, so use ``run_worker_su
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -53,6 +54,7 @@ DOC_BEGIN = "<!-- overhead.py:begin -->"
 DOC_END = "<!-- overhead.py:end -->"
 
 MODELS = ("cnn", "mlp")
+STRATEGIES = ("none", "mirrored")
 BATCH_SIZE = {"cnn": 64, "mlp": 128}
 
 # Order = table order. "tb_diag_no_probes" is DiagnosticsCallback(tmpdir, probes=[]): hook + retrace +
@@ -164,12 +166,15 @@ def run_worker(
     jit: bool = False,
     seed: int = 0,
     log_dir: str | None = None,
+    strategy: str = "none",
 ) -> dict:
     """Measures one configuration in THIS process and returns a JSON-able dict.
 
     Keys: ``status`` ("ok" / "not_supported"), ``median_s`` and ``mean_s`` (per-step seconds over
     the timed steps), ``p90_s``, ``step_times_s``, plus what was run. Debugger V2 / check_numerics
     stay enabled for the rest of the process: call this through ``run_worker_subprocess`` for them.
+    ``strategy="mirrored"`` trains under ``MirroredStrategy`` over two logical CPU devices (set up
+    here, so TensorFlow must not have run anything in this process yet).
     """
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; choose from {MODELS}")
@@ -177,7 +182,9 @@ def run_worker(
         raise ValueError(f"unknown config {config!r}; choose from {CONFIGS}")
     if steps < 1 or warmup < 1:
         raise ValueError("steps and warmup must be >= 1")
-    result: dict[str, Any] = {"model": model, "config": config, "jit": bool(jit), "steps": steps, "warmup": warmup}
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose from {STRATEGIES}")
+    result: dict[str, Any] = {"model": model, "config": config, "jit": bool(jit), "steps": steps, "warmup": warmup, "strategy": strategy}
     if jit and not SUPPORTS_JIT[config]:
         result.update(status="not_supported", reason="tf2xla conversion fails with op-callback instrumentation")
         return result
@@ -186,6 +193,12 @@ def run_worker(
     import tensorflow as tf
     import keras
 
+    scope: Any = contextlib.nullcontext()
+    if strategy == "mirrored":
+        tf.config.set_logical_device_configuration(
+            tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
+        )
+        scope = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope()
     own_dir = log_dir is None
     log_dir = tempfile.mkdtemp(prefix=f"overhead_{config}_") if own_dir else log_dir
     try:
@@ -224,12 +237,13 @@ def run_worker(
         elif config == "check_numerics":
             tf.debugging.enable_check_numerics()
 
-        net = _build_model(keras, model)
-        net.compile(
-            optimizer=keras.optimizers.Adam(1e-3),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            jit_compile=bool(jit),
-        )
+        with scope:
+            net = _build_model(keras, model)
+            net.compile(
+                optimizer=keras.optimizers.Adam(1e-3),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                jit_compile=bool(jit),
+            )
         timer = _StepTimer(keras, warmup)
         data = _dataset(tf, np, model, seed)
         # One fit: warm-up (incl. tracing) and timed steps share one trace, as in real training.
@@ -303,6 +317,7 @@ def run_worker_subprocess(
     inter_threads: int | None = None,
     intra_threads: int | None = None,
     timeout: float = 1800.0,
+    strategy: str = "none",
 ) -> dict:
     """Runs ``run_worker`` in a fresh ``python benchmarks/overhead.py --worker`` process.
 
@@ -312,7 +327,7 @@ def run_worker_subprocess(
     cmd = [
         sys.executable, os.path.abspath(__file__), "--worker",
         "--model", model, "--config", config, "--steps", str(steps), "--warmup", str(warmup),
-        "--seed", str(seed),
+        "--seed", str(seed), "--strategy", strategy,
     ] + (["--jit"] if jit else [])
     base = {"model": model, "config": config, "jit": bool(jit), "steps": steps, "warmup": warmup}
     started = time.perf_counter()
@@ -348,6 +363,7 @@ def run_benchmark(
     inter_threads: int | None,
     intra_threads: int | None,
     log: Any = sys.stderr,
+    strategy: str = "none",
 ) -> dict:
     """Runs every job once per round in a shuffled order; returns raw results plus load samples."""
     if "plain" not in configs:
@@ -366,7 +382,7 @@ def run_benchmark(
             else:
                 result = run_worker_subprocess(
                     model, config, steps=steps, warmup=warmup, jit=jit, seed=seed,
-                    inter_threads=inter_threads, intra_threads=intra_threads,
+                    inter_threads=inter_threads, intra_threads=intra_threads, strategy=strategy,
                 )
                 load_samples.append(os.getloadavg())
             result["round"] = round_index
@@ -588,6 +604,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=int, default=30, help="untimed steps first (tracing included)")
     parser.add_argument("--seed", type=int, default=0, help="data, weights and run order")
     parser.add_argument("--jit", action="store_true", help="also run every model with jit_compile=True")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="none", help="mirrored: MirroredStrategy over 2 logical CPUs")
     parser.add_argument("--inter-threads", type=int, default=None, help="TF_NUM_INTEROP_THREADS for all workers")
     parser.add_argument("--intra-threads", type=int, default=None, help="TF_NUM_INTRAOP_THREADS for all workers")
     parser.add_argument("--quick", action="store_true", help="smoke test: 1 round, few steps (< 2 minutes)")
@@ -603,9 +620,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.worker:
         if not args.model or not args.config:
             _parser().error("--worker needs --model and --config")
-        result = run_worker(args.model, args.config, steps=args.steps, warmup=args.warmup, jit=args.jit, seed=args.seed)
+        result = run_worker(
+            args.model, args.config, steps=args.steps, warmup=args.warmup, jit=args.jit, seed=args.seed, strategy=args.strategy
+        )
         print(RESULT_MARKER + json.dumps(result), flush=True)
         return 0
+    if args.write_doc and args.strategy != "none":
+        _parser().error("--write-doc writes the single-device table; record --strategy runs by hand")
     if args.quick:
         args.rounds, args.steps, args.warmup = 1, 20, 5
     configs = args.configs or list(DEFAULT_CONFIGS if not args.quick else QUICK_CONFIGS)
@@ -620,6 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         inter_threads=args.inter_threads,
         intra_threads=args.intra_threads,
+        strategy=args.strategy,
     )
     rows = summarize(run)
     command = "python benchmarks/overhead.py " + shlex.join(argv) if argv else "python benchmarks/overhead.py"

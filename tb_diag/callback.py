@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import shutil
+import tempfile
 import warnings
 from typing import Any, Iterator, Sequence
 
 import keras
 import tensorflow as tf
+from tensorflow.python.ops import resource_variable_ops
 
 from tb_diag.core.hooks import InstanceMethodPatch, OptimizerApplyHook
 from tb_diag.core.layer_calls import LayerCallHook
@@ -18,6 +22,7 @@ from tb_diag.core.train_function import StepTimes, make_timed_train_function
 from tb_diag.core.writer import SummaryWriter
 from tb_diag.probes import PROBES
 from tb_diag.probes.base import ApplyStep, LayerCall, Probe, ProbeSetup
+from tb_diag.probes.environment import strategy_name
 from tb_diag.probes.nonfinite import ON_NAN_MODES
 
 # Keras' TensorBoard callback writes training data under <log_dir>/train; so do we, so both
@@ -40,6 +45,11 @@ class DiagnosticsCallback(keras.callbacks.Callback):
     trace, with the costlier measurements, used every ``sample_every_steps`` steps (no per-step
     gate). At the end of ``fit`` every hook is removed: the model saves, loads and refits as if the
     callback had never been attached.
+
+    Under ``MirroredStrategy`` or ``MultiWorkerMirroredStrategy`` the first replica of each worker
+    records (gradient norms of the gradients summed over all replicas), only the chief writes, and
+    the NaN/Inf probe does not run; the README's "Under tf.distribute" table says what each
+    diagnostic means there.
 
     Diagnostics never stop training on their own failure: if a probe fails, one
     ``DiagnosticsWarning`` names it and it is disabled for the rest of the ``fit``; training
@@ -112,9 +122,18 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self.flush_every_steps = flush_every_steps
         self.sample_every_steps = sample_every_steps
         self.probe_names = tuple(probes)
+        # The probes running in the current fit: probe_names less those the model or strategy rule out.
+        self._fit_probe_names = self.probe_names
         self.memory_profile = (profile_memory_every_steps, profile_memory_steps) if profile_memory_every_steps else None
         self.on_nan = on_nan
         self._loss_patch: InstanceMethodPatch | None = None
+        # Multi-replica strategies: the replica count, the patch on the optimizer's gradient
+        # all-reduce, and the recording replica's update waiting for its summed gradients.
+        self._replicas = 1
+        self._reduce_patch: InstanceMethodPatch | None = None
+        self._replica_update: _ReplicaUpdate | None = None
+        # A worker other than the chief writes here (removed at the end of fit).
+        self._scratch_dir: str | None = None
         self._step_loss: Any = None
         self._signals: dict[str, Any] = {}
         self._stoppers: list[Probe] = []
@@ -197,11 +216,17 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         if optimizer is None:
             self._warn("tb_diag", "the model has no optimizer; nothing to record")
             return
-        strategy = getattr(model, "distribute_strategy", None)
-        if strategy is not None and strategy.num_replicas_in_sync > 1:
-            self._warn("tb_diag", "distribution strategies are not supported yet; training continues without diagnostics")
+        self._fit_probe_names = self.probe_names
+        strategy = model.distribute_strategy
+        self._replicas = int(strategy.num_replicas_in_sync)
+        if self._replicas > 1 and not self._prepare_replicas(strategy, optimizer):
             return
         self._run_dir = os.path.join(self.log_dir, TRAIN_RUN_SUBDIR)
+        if not strategy.extended.should_save_summary:
+            # A worker other than the chief records exactly as the chief does (same traces, so the
+            # same collective ops), into a scratch directory removed at the end of fit.
+            self._scratch_dir = tempfile.mkdtemp(prefix="tb_diag_worker_")
+            self._run_dir = os.path.join(self._scratch_dir, TRAIN_RUN_SUBDIR)
         self._writer = SummaryWriter(self._run_dir)
         self._steps_per_execution = int(getattr(model, "steps_per_execution", 1) or 1)
         # Room for the steps between two flushes even when a flush comes late in an execution.
@@ -215,8 +240,31 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self._loss_patch = InstanceMethodPatch(model, "compute_loss", self._observe_loss).install()
         model.train_function = self._dispatching_train_function()
 
+    def _prepare_replicas(self, strategy: Any, optimizer: Any) -> bool:
+        """Under a strategy with several replicas: only probes that mean something there run.
+        Returns whether any does.
+
+        On each worker the first local replica runs the probes, into buffers local to that worker
+        (no collective op is added: every worker traces the same steps, as the collectives they
+        share require). Only the chief writes (``_start``). The gradients probe reads the gradients
+        where the optimizer has just summed them over all replicas (no extra all-reduce).
+        """
+        where = f"under {strategy_name(strategy)} with {self._replicas} replicas"
+        for name in self._fit_probe_names:
+            if PROBES[name].under_replicas is None:
+                self._warn(name, f"the {name} probe does not run {where} yet; the other probes record")
+        self._fit_probe_names = tuple(name for name in self._fit_probe_names if PROBES[name].under_replicas is not None)
+        reducing = getattr(optimizer, "inner_optimizer", optimizer)
+        if "gradients" in self._fit_probe_names:
+            if getattr(reducing, "gradient_accumulation_steps", None) or not hasattr(reducing, "_all_reduce_sum_gradients"):
+                self._warn("gradients", f"the gradients probe cannot see the summed gradients {where} with this optimizer; the other probes record")
+                self._fit_probe_names = tuple(name for name in self._fit_probe_names if name != "gradients")
+            else:
+                self._reduce_patch = InstanceMethodPatch(reducing, "_all_reduce_sum_gradients", self._observe_reduced).install()
+        return bool(self._fit_probe_names)
+
     def _install_layer_hook(self) -> None:
-        wanting = [name for name in self.probe_names if PROBES[name].wants_layer_calls]
+        wanting = [name for name in self._fit_probe_names if PROBES[name].wants_layer_calls]
         if not wanting:
             return
         self._layer_hook = LayerCallHook(self.model, self._on_layer_call)
@@ -226,7 +274,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             self._layer_hook.remove()
             self._layer_hook = None
             required = [name for name in wanting if not PROBES[name].layer_calls_optional]
-            self.probe_names = tuple(name for name in self.probe_names if name not in required)
+            self._fit_probe_names = tuple(name for name in self._fit_probe_names if name not in required)
             cause = f"the model's layers cannot be wrapped ({type(error).__name__}: {error})"
             for name in wanting:
                 if name in required:
@@ -283,7 +331,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         only be built by its first forward pass (then this waits for the first update);
         ``init_scope`` creates the buffers eagerly.
         """
-        with tf.init_scope():
+        with tf.init_scope(), _local_variables(self._replicas):
             layers = map_layers(self.model)
             if not layers.paths:
                 self._disable_all("the model has no trainable weights; there are no gradients to record")
@@ -307,7 +355,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
                 on_nan=self.on_nan,
                 rerun_forward=self._rerun_forward,
             )
-            for name in self.probe_names:
+            for name in self._fit_probe_names:
                 probe = PROBES[name]()
                 with self._guard(probe.name):
                     probe.start(setup)
@@ -319,9 +367,11 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         if self._counter is not None:
             with self._guard("setup"):
                 self._last_step_counted = self._counter.read()
-        if self._loss_patch is not None:
-            self._loss_patch.remove()
-            self._loss_patch = None
+        for patch in (self._loss_patch, self._reduce_patch):
+            if patch is not None:
+                patch.remove()
+        self._loss_patch = self._reduce_patch = None
+        self._replica_update = None
         if self._layer_hook is not None:
             self._layer_hook.remove()
             self._layer_hook = None
@@ -339,6 +389,9 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             with self._guard("writer"):
                 self._writer.close()
         self._writer = None
+        if self._scratch_dir is not None:
+            shutil.rmtree(self._scratch_dir, ignore_errors=True)
+            self._scratch_dir = None
 
     # Inside the train step ----------------------------------------------------------------------
 
@@ -355,7 +408,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         try:
             for probe in self._probes_with("on_step_start"):
                 with self._guard(probe.name):
-                    probe.on_step_start(data, self._tracing_sampled)
+                    probe.on_step_start(_first_replica(data, self.model.distribute_strategy), self._tracing_sampled)
             yield
         finally:
             self._step_graph = None
@@ -404,7 +457,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             if current is self._rerun_graph:
                 self._rerun_calls.append(LayerCall(path=path, layer=layer, inputs=args, outputs=outputs, sampled=False))
                 return
-        if not self._in_step():
+        if not self._in_step() or not _recording_replica():
             return
         call = LayerCall(path=path, layer=layer, inputs=args, outputs=outputs, sampled=self._tracing_sampled)
         for probe in self._probes_with("on_layer_call"):
@@ -419,36 +472,79 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         if self._counter is None and self._writer is not None:
             with self._guard("setup"):
                 self._start_probes()
-        probes = list(self._probes)
-        if not probes:
+        if not self._probes:
             return apply_update()
+        if self._replicas > 1:
+            return self._on_replica_apply(variables, apply_update)
+        update = self._apply_step(grads, variables, _loss_scale(self.model.optimizer))
+        states = self._before_apply(update)
+        for probe in self._probes_with("guard_apply"):
+            apply_update = self._guarded(probe, update, apply_update)
+        apply_update()
+        self._after_apply(update, states)
+        return None
+
+    def _apply_step(self, grads: Sequence[Any], variables: Sequence[Any], loss_scale: Any) -> ApplyStep:
+        """Counts a step and describes its update (gradients of variables with a known layer)."""
         known = [
             (grad, variable, self._layer_of_variable[id(variable)])
             for grad, variable in zip(grads, variables)
             if grad is not None and id(variable) in self._layer_of_variable
         ]
-        update = ApplyStep(
+        return ApplyStep(
             step=self._counter.advance(),
             grads=[grad for grad, _, _ in known],
             variables=[variable for _, variable, _ in known],
             layer_ids=[layer for _, _, layer in known],
-            loss_scale=_loss_scale(self.model.optimizer),
+            loss_scale=loss_scale,
             sampled=self._tracing_sampled,
             loss=self._step_loss if self._in_step() else None,
             optimizer=self.model.optimizer,
         )
+
+    def _before_apply(self, update: ApplyStep) -> dict[str, Any]:
         states = {}
-        for probe in probes:
+        for probe in list(self._probes):
             with self._guard(probe.name):
                 states[probe.name] = probe.before_apply(update)
-        for probe in self._probes_with("guard_apply"):
-            apply_update = self._guarded(probe, update, apply_update)
-        apply_update()
-        for probe in probes:
-            if probe.name in states and probe in self._probes:
+        return states
+
+    def _after_apply(self, update: ApplyStep, states: dict[str, Any]) -> None:
+        for probe in list(self._probes):
+            if probe.name in states:
                 with self._guard(probe.name):
                     probe.after_apply(update, states[probe.name])
+
+    def _on_replica_apply(self, variables: Sequence[Any], apply_update: Any) -> None:
+        """One replica's ``optimizer.apply`` under a multi-replica strategy.
+
+        Every replica applies its update unchanged. The recording one (see ``_recording_replica``)
+        also counts the step and runs the probes on the gradients summed over all replicas, which
+        ``_observe_reduced`` takes from the optimizer's own all-reduce while ``apply_update`` runs.
+        """
+        if not _recording_replica():
+            return apply_update()
+        self._replica_update = _ReplicaUpdate(variables={_variable_key(v): v for v in variables})
+        try:
+            apply_update()
+            observed = self._replica_update
+        finally:
+            self._replica_update = None
+        if observed.update is not None:
+            self._after_apply(observed.update, observed.states)
         return None
+
+    def _observe_reduced(self, all_reduce: Any, grads_and_vars: Any) -> Any:
+        """The optimizer's ``_all_reduce_sum_gradients``, watched: the recording replica's probes see its result."""
+        reduced = all_reduce(grads_and_vars)
+        pending = self._replica_update
+        if pending is None or pending.update is not None or not _recording_replica():
+            return reduced
+        pairs = [(grad, pending.variables.get(_variable_key(variable))) for grad, variable in reduced]
+        with self._guard("setup"):
+            pending.update = self._apply_step([g for g, _ in pairs], [v for _, v in pairs], loss_scale=None)
+            pending.states = self._before_apply(pending.update)
+        return reduced
 
     def _guarded(self, probe: Probe, update: ApplyStep, apply_update: Any) -> Any:
         """``apply_update`` run through ``probe.guard_apply``; if the probe fails, the update still
@@ -537,6 +633,55 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             return
         self._warned.add(cause)
         warnings.warn(f"tb_diag: {message}", DiagnosticsWarning, stacklevel=3)
+
+
+@dataclasses.dataclass
+class _ReplicaUpdate:
+    """The recording replica's update, between its ``optimizer.apply`` and the gradients' all-reduce."""
+
+    variables: dict[int, Any]
+    update: ApplyStep | None = None
+    states: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _local_variables(replicas: int) -> Iterator[None]:
+    """Under several replicas, the buffers made here are plain variables of this worker, whatever
+    strategy scope is active: no synchronisation, no collective op to create or read them."""
+    if replicas == 1:
+        yield
+        return
+
+    def local(next_creator: Any, **kwargs: Any) -> Any:
+        # Constructing the class directly skips the variable creators, the strategy's included.
+        return resource_variable_ops.ResourceVariable(**kwargs)
+
+    with tf.variable_creator_scope(local):
+        yield
+
+
+def _first_replica(data: Any, strategy: Any) -> Any:
+    """The first local replica's share of a distributed batch (a plain batch as it is)."""
+    return tf.nest.map_structure(
+        lambda item: strategy.experimental_local_results(item)[0] if isinstance(item, tf.distribute.DistributedValues) else item,
+        data,
+    )
+
+
+def _recording_replica() -> bool:
+    """Whether the code traced now is for the replica that records: the first one of this worker
+    (true outside any replica context)."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return True
+    replica = tf.get_static_value(context.replica_id_in_sync_group)
+    local_replicas = len(context.strategy.extended.worker_devices)
+    return replica is not None and replica % local_replicas == 0
+
+
+def _variable_key(variable: Any) -> int:
+    """Identifies a Keras variable and the TensorFlow variable it wraps as the same variable."""
+    return id(variable.value if isinstance(variable, keras.Variable) else variable)
 
 
 # Stands for "the train step running eagerly" where a traced step would have its graph.

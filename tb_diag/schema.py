@@ -77,8 +77,17 @@ class Family:
 
     @property
     def tag(self) -> str:
-        """The TensorBoard tag this family is written under."""
+        """The TensorBoard tag this family is written under (its first part, see ``part_tag``)."""
         return TAG_PREFIX + self.name
+
+    def part_tag(self, part: int) -> str:
+        """The tag of the family's ``part``-th part: ``tag`` for 0, ``tag + "/part<n>"`` after.
+
+        Block families of a long run are spread over several tags, each at most ``PART_BYTES``:
+        TensorBoard's data server answers one tag's events in one gRPC message of at most 256 MB,
+        and 1000 layers x 100 000 steps of gradients is 1.2 GB.
+        """
+        return self.tag if part == 0 else f"{self.tag}{PART_SEPARATOR}{part}"
 
 
 LAYERS = Family("layers", (), DOCUMENT)
@@ -154,6 +163,23 @@ def summary_metadata(family: Family) -> summary_pb2.SummaryMetadata:
     )
 
 
+# A part of a block family stays well below the data server's 256 MB message limit.
+PART_BYTES = 64 * 2**20
+PART_SEPARATOR = "/part"
+
+
+def family_of_tag(tag: str) -> Family | None:
+    """The family written under ``tag`` (any of its parts), or ``None`` for a foreign tag."""
+    family = FAMILIES.get(tag)
+    if family is not None:
+        return family
+    base, separator, part = tag.rpartition(PART_SEPARATOR)
+    family = FAMILIES.get(base) if separator else None
+    if family is None or family.kind == DOCUMENT or not part.isdigit() or part.startswith("0"):
+        return None
+    return family
+
+
 def parse_plugin_content(tag: str, content: bytes) -> Family:
     """Checks a tag's stored plugin content against the schema and returns its family.
 
@@ -161,7 +187,7 @@ def parse_plugin_content(tag: str, content: bytes) -> Family:
       SchemaError: the tag is unknown, the content is not our JSON, or it was written by a
         different schema version or with a different metric order.
     """
-    family = FAMILIES.get(tag)
+    family = family_of_tag(tag)
     if family is None:
         raise SchemaError(f"unknown tag {tag!r}")
     if len(content) > MAX_JSON_BYTES:
@@ -252,7 +278,8 @@ def decode_step_block(family: Family, value: np.ndarray) -> np.ndarray:
 
 
 def decode_block(family: Family, value: np.ndarray, layer_count: int) -> np.ndarray:
-    """Validates a stored per-layer block and returns it as float64 ``[steps, layers, metrics]``.
+    """Validates a stored per-layer block and returns it as float32 ``[steps, layers, metrics]``
+    (the precision it was recorded in; half the memory of float64 on long runs).
 
     Raises:
       SchemaError: wrong rank, dtype, or a layer/metric axis that does not fit the run's layer list.
@@ -266,4 +293,4 @@ def decode_block(family: Family, value: np.ndarray, layer_count: int) -> np.ndar
             f"{family.name} block has shape {value.shape}; the run has {layer_count} layers and "
             f"{len(family.metrics)} metrics"
         )
-    return value.astype(np.float64)
+    return value.astype(np.float32, copy=False)

@@ -236,15 +236,17 @@ with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     observed = fit([DiagnosticsCallback(sys.argv[1])])
 ours = [str(w.message) for w in caught if issubclass(w.category, DiagnosticsWarning)]
-assert len(ours) == 1 and "distribution strategies are not supported yet" in ours[0], ours
+assert len(ours) == 1 and "the nonfinite probe does not run under MirroredStrategy with 2 replicas" in ours[0], ours
+assert os.path.isdir(os.path.join(sys.argv[1], "train"))
 for a, b in zip(observed.get_weights(), fit([]).get_weights(), strict=True):
     np.testing.assert_array_equal(a, b)
 print("ok")
 """
 
 
-def test_under_mirrored_strategy_diagnostics_step_aside_with_one_warning(tmp_path):
-    """Until distribution is supported, a 2-replica fit trains exactly as without the callback."""
+def test_under_mirrored_strategy_training_is_bit_identical_with_the_callback(tmp_path):
+    """A 2-replica fit (Adam) with the callback recording gives the weights of one without it, bit
+    for bit; the only warning says which probe does not run with several replicas."""
     import subprocess
     import sys
 

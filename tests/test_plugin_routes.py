@@ -6,13 +6,15 @@ import json
 import math
 import time
 
+import numpy as np
 import pytest
 from tensorboard.backend import application
 from tensorboard.plugins import base_plugin
 from werkzeug.test import Client
 
 from tb_diag.plugin.loader import DiagnosticsLoader
-from tb_diag.plugin.run_data import open_logdir
+from tb_diag.plugin.diagnostics.gradients import decode_float32_base64
+from tb_diag.plugin.run_data import load_logdir, open_logdir
 
 PREFIX = "/data/plugin/tb_diag"
 
@@ -62,12 +64,22 @@ def test_report_holds_findings_with_remedies(client):
     assert set(report["gradients"]) == set(report["layers"])
 
 
-def test_gradients_payload_is_layer_major_and_carries_nan_as_string(client):
+def matrix(data, name):
+    """One of the gradients payload's ``[layers, steps]`` matrices, decoded from base64 float32."""
+    assert data["encoding"] == "float32-base64"
+    return decode_float32_base64(data[name], len(data["layers"]), len(data["steps"]))
+
+
+def test_gradients_payload_is_layer_major_float32_and_keeps_nan(client, demo_logdir):
     data = get_json(client, f"{PREFIX}/gradients?run=exploding/train")
     assert data["steps"] == list(range(1, 117)) and not data["downsampled"]
-    assert len(data["grad_norm"]) == 4 and all(len(row) == 116 for row in data["grad_norm"])
-    # TensorBoard's JSON cleanser turns NaN into the string "NaN"; the frontend decodes it.
-    assert "NaN" in data["grad_norm"][0]
+    grad_norm = matrix(data, "grad_norm")
+    assert grad_norm.shape == (4, 116) and np.isnan(grad_norm[0]).any()
+    # The values are the recorded float32 norms, bit for bit.
+    (run,) = [run for run in load_logdir(str(demo_logdir)) if run.run == "exploding/train"]
+    np.testing.assert_array_equal(grad_norm, run.families["gradients"].values[:, :, 0].T)
+    weight_norm = matrix(data, "weight_norm")
+    assert (weight_norm == -1).any() and (weight_norm > 0).any()  # -1 = not sampled
     first_good = data["global_norm"][0]
     assert isinstance(first_good, float) and math.isfinite(first_good)
 
@@ -76,7 +88,7 @@ def test_gradients_downsampling_keeps_the_nan_and_the_peak(client):
     full = get_json(client, f"{PREFIX}/gradients?run=exploding/train")
     small = get_json(client, f"{PREFIX}/gradients?run=exploding/train&max_points=10")
     assert small["downsampled"] and len(small["steps"]) <= 10 and small["steps"][-1] == 116
-    assert "NaN" in small["grad_norm"][0]
+    assert np.isnan(matrix(small, "grad_norm")[0]).any()
     finite_peak = max(v for v in full["global_norm"] if isinstance(v, float))
     assert finite_peak in small["global_norm"] or any(isinstance(v, str) for v in small["global_norm"])
 
@@ -183,9 +195,11 @@ def test_a_run_is_decoded_once_per_view_and_again_only_when_new_data_arrives(tmp
     client = Client(application.TensorBoardWSGI([DiagnosticsLoader().load(context)], data_provider=provider))
 
     get_json(client, f"{PREFIX}/runs")
+    tags_per_decode = len(reads)  # one read per tag of the run
+    assert tags_per_decode >= 2
     get_json(client, f"{PREFIX}/report?run=run/train")
     assert get_json(client, f"{PREFIX}/gradients?run=run/train")["steps"] == list(range(1, 21))
-    assert len(reads) == 1
+    assert len(reads) == tags_per_decode
 
     # A new writer names its file after the current second; wait for the next one so that file
     # also sorts after the first (TensorBoard's single-file loader reads files in name order).
@@ -196,7 +210,7 @@ def test_a_run_is_decoded_once_per_view_and_again_only_when_new_data_arrives(tmp
     writer.close()
     multiplexer.Reload()
     assert get_json(client, f"{PREFIX}/gradients?run=run/train")["steps"] == list(range(1, 31))
-    assert len(reads) == 2
+    assert len(reads) == 2 * tags_per_decode
 
 
 def test_nonfinite_route_gives_the_origin_the_path_and_the_remedy(client):
@@ -209,3 +223,23 @@ def test_nonfinite_route_gives_the_origin_the_path_and_the_remedy(client):
     assert data["bad_steps"] == [{"step": 41, "phase": "forward", "action": "stopped"}]
     assert data["loss_scale"] is None
     get_json(client, f"{PREFIX}/nonfinite?run=healthy/train", status=404)
+
+
+def test_a_failure_on_the_server_side_is_a_503_with_a_message_and_no_traceback(tmp_path):
+    """If the data provider itself fails (e.g. TensorBoard's data server refuses a read), the client
+    gets a JSON message, never a 500 or a traceback."""
+    import hostile_logdir
+
+    hostile_logdir.write_valid_run(str(tmp_path / "run" / "train"), ["dense"], steps=20)
+    provider = open_logdir(str(tmp_path))
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("internal detail that must not reach the client")
+
+    provider.read_tensors = refuse
+    context = base_plugin.TBContext(logdir=str(tmp_path), data_provider=provider)
+    client = Client(application.TensorBoardWSGI([DiagnosticsLoader().load(context)], data_provider=provider))
+    response = client.get(f"{PREFIX}/report?run=run/train")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert "RuntimeError" in json.loads(body)["error"] and "internal detail" not in body and "Traceback" not in body

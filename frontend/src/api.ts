@@ -70,14 +70,81 @@ export interface RunReport {
 /** A recorded value; `null` where the server had nothing for that layer at that step. */
 export type MaybeNumber = number | null;
 
-/** `GET gradients?run=`: per-layer norms, layer-major (`grad_norm[layer][step]`). */
+/**
+ * One metric of `GET gradients`: a value per layer and step, layer-major in one flat typed array
+ * (layer `i` at step `j` is `values[i * stepCount + j]`). Flat and typed because a run can have
+ * 1000 layers × 2000 steps: arrays of arrays of numbers would take far longer to build and several
+ * times the memory, and the heatmap reads every cell.
+ */
+export class LayerStepMatrix {
+  readonly layerCount: number;
+  readonly stepCount: number;
+  /** The values; NaN where a cell is missing (`isMissing` tells a missing cell from a recorded NaN). */
+  readonly values: Float32Array | Float64Array;
+  /** 1 where nothing was recorded (JSON `null`, or "not sampled"); `null` when no cell is missing. */
+  private readonly missing: Uint8Array | null;
+
+  constructor(layerCount: number, stepCount: number, values: Float32Array | Float64Array, missing: Uint8Array | null = null) {
+    const cells = layerCount * stepCount;
+    if (values.length !== cells || (missing !== null && missing.length !== cells)) {
+      throw new RangeError(`A ${layerCount} × ${stepCount} matrix needs ${cells} values, not ${values.length}.`);
+    }
+    this.layerCount = layerCount;
+    this.stepCount = stepCount;
+    this.values = values;
+    this.missing = missing;
+  }
+
+  /** The matrix of `rows` (one per layer, all of the same length); `null` entries are missing. */
+  static fromRows(rows: ReadonlyArray<ReadonlyArray<MaybeNumber>>): LayerStepMatrix {
+    const stepCount = rows[0]?.length ?? 0;
+    const values = new Float64Array(rows.length * stepCount);
+    let missing: Uint8Array | null = null;
+    rows.forEach((row, layer) => {
+      if (row.length !== stepCount) throw new RangeError(`Row ${layer} has ${row.length} values, row 0 has ${stepCount}.`);
+      row.forEach((value, step) => {
+        const index = layer * stepCount + step;
+        if (value === null) {
+          missing ??= new Uint8Array(values.length);
+          missing[index] = 1;
+          values[index] = Number.NaN;
+        } else {
+          values[index] = value;
+        }
+      });
+    });
+    return new LayerStepMatrix(rows.length, stepCount, values, missing);
+  }
+
+  /** Whether the cell at flat `index` is missing. */
+  isMissing(index: number): boolean {
+    return this.missing !== null && this.missing[index] === 1;
+  }
+
+  /** The value of `layer` at `step` (indices); `null` where missing or outside the matrix. */
+  at(layer: number, step: number): MaybeNumber {
+    if (layer < 0 || layer >= this.layerCount || step < 0 || step >= this.stepCount) return null;
+    const index = layer * this.stepCount + step;
+    return this.isMissing(index) ? null : this.values[index];
+  }
+
+  /** Whether any cell holds a value (for a sampled metric: whether anything was sampled). */
+  hasValue(): boolean {
+    if (this.missing === null) return this.values.length > 0;
+    return this.missing.includes(0);
+  }
+}
+
+/** `GET gradients?run=`: per-layer norms over the steps, one `layers × steps` matrix per metric. */
 export interface GradientsData {
   run: string;
   layers: string[];
   steps: number[];
-  grad_norm: MaybeNumber[][];
-  weight_norm: MaybeNumber[][];
-  update_ratio: MaybeNumber[][];
+  /** NaN where the layer did not exist at that step, as well as where its norm was NaN. */
+  grad_norm: LayerStepMatrix;
+  /** Sampled metrics: missing at steps where they were not sampled. */
+  weight_norm: LayerStepMatrix;
+  update_ratio: LayerStepMatrix;
   global_norm: MaybeNumber[];
   downsampled: boolean;
   warnings: string[];
@@ -488,20 +555,109 @@ export function decodeReport(body: unknown): RunReport {
   };
 }
 
-/** Decodes the body of `GET gradients?run=`. */
+/** `encoding` of a `GET gradients` answer whose matrices are base64 of little-endian float32. */
+export const FLOAT32_BASE64 = "float32-base64";
+
+/** What a sampled metric holds, in the binary encoding, at a step where it was not sampled (JSON: null). */
+const NOT_SAMPLED = -1;
+
+/**
+ * Decodes the body of `GET gradients?run=`. The matrices come either as base64 float32
+ * (`"encoding": "float32-base64"`) or, from older servers, as JSON arrays of arrays.
+ */
 export function decodeGradients(body: unknown): GradientsData {
   const data = asObject(body, "gradients response");
+  const layers = asStrings(data.layers, "layers");
+  const steps = asArray(data.steps, "steps").map((s, j) => decodeNumber(s, `steps[${j}]`));
+  let matrix: (field: "grad_norm" | "weight_norm" | "update_ratio", sampled: boolean) => LayerStepMatrix;
+  if (data.encoding === undefined) {
+    matrix = (field) => decodeJsonMatrix(data[field], field, layers.length, steps.length);
+  } else if (data.encoding === FLOAT32_BASE64) {
+    matrix = (field, sampled) => decodeFloat32Matrix(data[field], field, layers.length, steps.length, sampled);
+  } else {
+    throw new ApiError(
+      `Unexpected response: the gradients come in encoding ${JSON.stringify(data.encoding)}, but this page reads only ` +
+        `"${FLOAT32_BASE64}". Reload the page, or install the same tb_diag version as the server.`,
+      0,
+    );
+  }
   return {
     run: asString(data.run, "run"),
-    layers: asStrings(data.layers, "layers"),
-    steps: asArray(data.steps, "steps").map((s, j) => decodeNumber(s, `steps[${j}]`)),
-    grad_norm: decodeMatrix(data.grad_norm, "grad_norm"),
-    weight_norm: decodeMatrix(data.weight_norm, "weight_norm"),
-    update_ratio: decodeMatrix(data.update_ratio, "update_ratio"),
+    layers,
+    steps,
+    grad_norm: matrix("grad_norm", false),
+    weight_norm: matrix("weight_norm", true),
+    update_ratio: matrix("update_ratio", true),
     global_norm: decodeSeries(data.global_norm, "global_norm"),
     downsampled: data.downsampled === true,
     warnings: asWarnings(data.warnings, "warnings"),
   };
+}
+
+/** A matrix sent as JSON arrays (one per layer) of numbers, NaN/Inf strings and nulls. */
+function decodeJsonMatrix(value: unknown, field: string, layerCount: number, stepCount: number): LayerStepMatrix {
+  const rows = decodeMatrix(value, field);
+  if (rows.length !== layerCount) {
+    throw new ApiError(`Unexpected response: ${field} has ${rows.length} rows for ${layerCount} layers.`, 0);
+  }
+  rows.forEach((row, i) => {
+    if (row.length !== stepCount) {
+      throw new ApiError(`Unexpected response: ${field}[${i}] has ${row.length} values for ${stepCount} steps.`, 0);
+    }
+  });
+  return rows.length === 0 ? new LayerStepMatrix(0, stepCount, new Float64Array(0)) : LayerStepMatrix.fromRows(rows);
+}
+
+/**
+ * A matrix sent as base64 of little-endian float32, layer-major. The text is untrusted (a shared
+ * log dir): it must be valid base64 of exactly `layers × steps` floats. In a sampled metric
+ * (`sampled`) the value -1 means "not sampled" and becomes a missing cell.
+ */
+function decodeFloat32Matrix(value: unknown, field: string, layerCount: number, stepCount: number, sampled: boolean): LayerStepMatrix {
+  const bytes = decodeBase64(asString(value, field), field);
+  const cells = layerCount * stepCount;
+  if (bytes.length !== cells * 4) {
+    throw new ApiError(
+      `Unexpected response: ${field} holds ${bytes.length} bytes, but ${layerCount} layers × ${stepCount} steps ` +
+        `of float32 take ${cells * 4}.`,
+      0,
+    );
+  }
+  // Read through a DataView: it is little-endian on any machine, and the same pass finds the
+  // unsampled cells. (About as fast as a Float32Array over the bytes plus that pass.)
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const values = new Float32Array(cells);
+  let missing: Uint8Array | null = null;
+  for (let i = 0; i < cells; i++) {
+    const number = view.getFloat32(i * 4, true);
+    if (sampled && number === NOT_SAMPLED) {
+      missing ??= new Uint8Array(cells);
+      missing[i] = 1;
+      values[i] = Number.NaN;
+    } else {
+      values[i] = number;
+    }
+  }
+  return new LayerStepMatrix(layerCount, stepCount, values, missing);
+}
+
+/** `Uint8Array.fromBase64` (Chrome 140, Firefox 133, Safari 18.2), several times faster than `atob`. */
+interface Base64Decoder {
+  fromBase64?: (text: string, options: { lastChunkHandling: "strict" }) => Uint8Array;
+}
+
+/** The bytes of base64 `text`; an ApiError naming `field` when it is not valid base64. */
+function decodeBase64(text: string, field: string): Uint8Array {
+  try {
+    const decoder = Uint8Array as unknown as Base64Decoder;
+    if (decoder.fromBase64 !== undefined) return decoder.fromBase64(text, { lastChunkHandling: "strict" });
+    const binary = atob(text);
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    return bytes;
+  } catch {
+    throw new ApiError(`Unexpected response: ${field} is not valid base64.`, 0);
+  }
 }
 
 function asBooleans(value: unknown, field: string): boolean[] {

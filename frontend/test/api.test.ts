@@ -1,6 +1,15 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 
-import { ApiError, DiagnosticsApi, decodeGradients, decodeNumber, decodeReport, decodeRuns } from "../src/api";
+import {
+  ApiError,
+  DiagnosticsApi,
+  FLOAT32_BASE64,
+  LayerStepMatrix,
+  decodeGradients,
+  decodeNumber,
+  decodeReport,
+  decodeRuns,
+} from "../src/api";
 
 const gradientsBody = {
   run: "exploding/train",
@@ -26,16 +35,19 @@ const gradientsBody = {
 describe("decoding non-finite values", () => {
   it("turns TensorBoard's NaN/Infinity strings back into numbers", () => {
     const data = decodeGradients(gradientsBody);
-    expect(data.grad_norm[0][0]).toBe(0.5);
-    expect(data.grad_norm[0][1]).toBeNaN();
-    expect(data.grad_norm[0][2]).toBe(Number.POSITIVE_INFINITY);
-    expect(data.grad_norm[1][1]).toBe(Number.NEGATIVE_INFINITY);
+    expect(data.grad_norm.at(0, 0)).toBe(0.5);
+    expect(data.grad_norm.at(0, 1)).toBeNaN();
+    expect(data.grad_norm.at(0, 2)).toBe(Number.POSITIVE_INFINITY);
+    expect(data.grad_norm.at(1, 1)).toBe(Number.NEGATIVE_INFINITY);
     expect(data.global_norm[1]).toBeNaN();
     expect(data.global_norm[2]).toBe(Number.POSITIVE_INFINITY);
   });
 
   it("keeps a missing value as null, not NaN", () => {
-    expect(decodeGradients(gradientsBody).grad_norm[1][2]).toBeNull();
+    const data = decodeGradients(gradientsBody);
+    expect(data.grad_norm.at(1, 2)).toBeNull();
+    expect(data.grad_norm.isMissing(1 * 3 + 2)).toBe(true);
+    expect(data.grad_norm.isMissing(0 * 3 + 1)).toBe(false);
   });
 
   it("leaves strings that are names alone, even a layer called NaN", () => {
@@ -72,6 +84,124 @@ describe("decoding non-finite values", () => {
       runs: [{ run: "a", last_step: 600, families: ["gradients"], error_count: 0, warning_count: 1 }],
     });
     expect(runs).toEqual([{ run: "a", last_step: 600, families: ["gradients"], error_count: 0, warning_count: 1 }]);
+  });
+});
+
+/** Base64 of `values` as little-endian float32, the way the server encodes a matrix. */
+function float32Base64(values: number[]): string {
+  const view = new DataView(new ArrayBuffer(values.length * 4));
+  values.forEach((value, i) => view.setFloat32(i * 4, value, true));
+  return btoa(String.fromCharCode(...new Uint8Array(view.buffer)));
+}
+
+/** A binary `GET gradients` body of 2 layers × 3 steps. */
+function binaryBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    run: "exploding/train",
+    layers: ["dense", "head"],
+    steps: [10, 20, 30],
+    encoding: FLOAT32_BASE64,
+    grad_norm: float32Base64([0.5, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0, -1]),
+    weight_norm: float32Base64([3, -1, -1, 1.5, -1, 2]),
+    update_ratio: float32Base64([-1, -1, -1, -1, -1, -1]),
+    global_norm: [0.5, "NaN", "Infinity"],
+    downsampled: true,
+    warnings: [],
+    ...overrides,
+  };
+}
+
+function rows(matrix: LayerStepMatrix): Array<Array<number | null>> {
+  return Array.from({ length: matrix.layerCount }, (_, i) => Array.from({ length: matrix.stepCount }, (_, j) => matrix.at(i, j)));
+}
+
+describe("decoding the binary gradients format", () => {
+  it("round-trips float32 values layer by layer, NaN and ±Inf included", () => {
+    const values = [1e-7, 0.25, 3.5e12, 1, 2, 3, Number.NaN, Number.POSITIVE_INFINITY];
+    const data = decodeGradients(
+      binaryBody({ layers: ["a", "b"], steps: [1, 2, 3, 4], grad_norm: float32Base64(values), weight_norm: float32Base64(values), update_ratio: float32Base64(values) }),
+    );
+    expect(data.grad_norm.layerCount).toBe(2);
+    expect(data.grad_norm.stepCount).toBe(4);
+    expect(rows(data.grad_norm)).toEqual([
+      [Math.fround(1e-7), 0.25, Math.fround(3.5e12), 1],
+      [2, 3, Number.NaN, Number.POSITIVE_INFINITY],
+    ]);
+    expect(data.grad_norm.values).toBeInstanceOf(Float32Array);
+  });
+
+  it("keeps NaN and ±Inf, and -1 in grad_norm, as the numbers they are", () => {
+    const data = decodeGradients(binaryBody());
+    expect(data.grad_norm.at(0, 0)).toBe(0.5);
+    expect(data.grad_norm.at(0, 1)).toBeNaN();
+    expect(data.grad_norm.isMissing(1)).toBe(false);
+    expect(data.grad_norm.at(0, 2)).toBe(Number.POSITIVE_INFINITY);
+    expect(data.grad_norm.at(1, 0)).toBe(Number.NEGATIVE_INFINITY);
+    expect(data.grad_norm.at(1, 1)).toBe(0);
+    expect(data.grad_norm.at(1, 2)).toBe(-1);
+    expect(data.global_norm[1]).toBeNaN();
+    expect(data.downsampled).toBe(true);
+  });
+
+  it("reads -1 in the sampled metrics as 'not sampled', like null in JSON", () => {
+    const data = decodeGradients(binaryBody());
+    expect(rows(data.weight_norm)).toEqual([
+      [3, null, null],
+      [1.5, null, 2],
+    ]);
+    expect(data.weight_norm.isMissing(1)).toBe(true);
+    expect(data.weight_norm.isMissing(0)).toBe(false);
+    expect(data.weight_norm.hasValue()).toBe(true);
+    expect(data.update_ratio.hasValue()).toBe(false);
+    const json = decodeGradients({ ...gradientsBody, weight_norm: [[3, null, null], [1.5, null, 2]] });
+    expect(rows(json.weight_norm)).toEqual(rows(data.weight_norm));
+  });
+
+  it("rejects a matrix whose size is not layers × steps floats", () => {
+    const short = binaryBody({ weight_norm: float32Base64([1, 2, 3, 4, 5]) });
+    expect(() => decodeGradients(short)).toThrow(ApiError);
+    expect(() => decodeGradients(short)).toThrow("weight_norm holds 20 bytes, but 2 layers × 3 steps of float32 take 24.");
+    expect(() => decodeGradients(binaryBody({ steps: [10, 20] }))).toThrow(/grad_norm holds 24 bytes.*take 16/);
+    expect(() => decodeGradients(binaryBody({ grad_norm: "" }))).toThrow(/grad_norm holds 0 bytes/);
+  });
+
+  it("rejects text that is not base64", () => {
+    for (const text of ["@@@@", "AAAA=AAA", "AAAA\u0000AAA", "ÿÿÿÿ"]) {
+      expect(() => decodeGradients(binaryBody({ update_ratio: text }))).toThrow("Unexpected response: update_ratio is not valid base64.");
+    }
+    expect(() => decodeGradients(binaryBody({ grad_norm: [[1, 2, 3]] }))).toThrow(/grad_norm is not text/);
+  });
+
+  it("names an encoding it does not read", () => {
+    expect(() => decodeGradients(binaryBody({ encoding: "float16-base64" }))).toThrow(/encoding "float16-base64"/);
+  });
+
+  it("uses Uint8Array.fromBase64 where the browser has it, strictly", () => {
+    const calls: string[] = [];
+    const fromBase64 = (text: string, options: { lastChunkHandling: string }): Uint8Array => {
+      calls.push(options.lastChunkHandling);
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) throw new SyntaxError("bad base64");
+      return Uint8Array.from(atob(text), (char) => char.charCodeAt(0));
+    };
+    Object.defineProperty(Uint8Array, "fromBase64", { value: fromBase64, configurable: true });
+    try {
+      expect(decodeGradients(binaryBody()).weight_norm.at(1, 2)).toBe(2);
+      expect(calls).toEqual(["strict", "strict", "strict"]);
+      expect(() => decodeGradients(binaryBody({ grad_norm: "AAAA AAA" }))).toThrow("grad_norm is not valid base64");
+    } finally {
+      delete (Uint8Array as unknown as { fromBase64?: unknown }).fromBase64;
+    }
+  });
+
+  it("still reads the JSON format of older servers, and checks its shape", () => {
+    const data = decodeGradients(gradientsBody);
+    expect(data.grad_norm.values).toBeInstanceOf(Float64Array);
+    expect(rows(data.update_ratio)).toEqual([
+      [1e-3, 1e-3, 1e-3],
+      [2e-3, 2e-3, 2e-3],
+    ]);
+    expect(() => decodeGradients({ ...gradientsBody, grad_norm: [[0.5, 0.4, 0.3]] })).toThrow("grad_norm has 1 rows for 2 layers.");
+    expect(() => decodeGradients({ ...gradientsBody, update_ratio: [[1, 2, 3], [1, 2]] })).toThrow("update_ratio[1] has 2 values for 3 steps.");
   });
 });
 

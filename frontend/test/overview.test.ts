@@ -10,6 +10,7 @@ import {
   type EnvironmentData,
   type Finding,
   type GradientsData,
+  LayerStepMatrix,
   type RunInfo,
   type RunReport,
 } from "../src/api";
@@ -36,6 +37,8 @@ vi.mock("../src/charts/mount_chart", async (importOriginal) => ({
     return {
       setOption: (option: Record<string, unknown>) => chart.options.push(option),
       on: (_event: string, handler: () => void) => handlers.push(handler),
+      // The heatmap follows the pointer to find the cell for its tooltip.
+      getZr: () => ({ on: () => undefined }),
     };
   },
 }));
@@ -59,9 +62,9 @@ function gradients(run: string, globalNorm: Array<number | null>): GradientsData
     run,
     layers: ["dense", "dense_1", "dense_2", "head"],
     steps: globalNorm.map((_, j) => j + 1),
-    grad_norm: Array.from({ length: 4 }, () => globalNorm.map(() => 1)),
-    weight_norm: [],
-    update_ratio: [],
+    grad_norm: LayerStepMatrix.fromRows(Array.from({ length: 4 }, () => globalNorm.map(() => 1))),
+    weight_norm: LayerStepMatrix.fromRows([]),
+    update_ratio: LayerStepMatrix.fromRows([]),
     global_norm: globalNorm,
     downsampled: false,
     warnings: [],
@@ -465,11 +468,11 @@ describe("hostile names", () => {
 });
 
 describe("panels focused by a finding link", () => {
-  it("Gradients: picks the layer in the layer list and marks the step on the line chart", async () => {
+  it("Gradients: picks the layer in the layer list and marks the step on the line chart and heatmap", async () => {
     const container = document.createElement("div");
     document.body.appendChild(container);
     const data = { ...gradients("a", [1, 2, 3, 4]), layers: ["l0", "l1", "l2", "l3", "l4"] };
-    data.grad_norm = data.layers.map(() => [1, 2, 3, 4]);
+    data.grad_norm = LayerStepMatrix.fromRows(data.layers.map(() => [1, 2, 3, 4]));
     await gradientsPanel.render(container, [info("a")], { api: fakeApi({ a: data }), signal: new AbortController().signal });
     const pressed = (): string[] =>
       [...container.querySelectorAll('[data-testid="layer-toggle"][aria-pressed="true"]')].map((button) => button.textContent ?? "");
@@ -481,6 +484,8 @@ describe("panels focused by a finding link", () => {
     const option = layerChart.options[layerChart.options.length - 1] as { series: Array<{ name: string; markLine?: { data: unknown[] } }> };
     expect(option.series.map((line) => line.name)).toEqual(["l0", "l1", "l2", "l4"]);
     expect(option.series[0].markLine?.data).toEqual([{ xAxis: 3 }]);
+    // The heatmap is drawn again, with the row and the step marked.
+    expect(charts[0].options).toHaveLength(2);
 
     // Requests for other panels are not its business.
     requestFocus({ panel: "activations", run: "a", layer: "l3", step: null });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import type { GradientsData } from "../src/api";
+import { LayerStepMatrix, type GradientsData } from "../src/api";
 import {
   buildGlobalNormSeries,
   buildLayerSeries,
@@ -16,9 +16,9 @@ function gradients(run: string, layers: string[], gradNorm: Array<Array<number |
     run,
     layers,
     steps,
-    grad_norm: gradNorm,
-    weight_norm: gradNorm,
-    update_ratio: gradNorm,
+    grad_norm: LayerStepMatrix.fromRows(gradNorm),
+    weight_norm: LayerStepMatrix.fromRows(gradNorm),
+    update_ratio: LayerStepMatrix.fromRows(gradNorm),
     global_norm: steps.map((_, j) => (j === 1 ? Number.NaN : 0.5)),
     downsampled: false,
     warnings: [],
@@ -79,18 +79,18 @@ describe("sampled update-ratio series", () => {
       [1, 1, 1, 1, 1, 1],
       [2, 2, 2, 2, 2, 2],
     ]),
-    update_ratio: [
+    update_ratio: LayerStepMatrix.fromRows([
       [1e-3, null, 2e-3, null, Number.NaN, null],
       [null, null, null, null, null, null],
-    ],
+    ]),
   };
   const unsampled: GradientsData = {
     ...gradients("u", ["dense"], [[1, 1]]),
-    update_ratio: [[null, null]],
+    update_ratio: LayerStepMatrix.fromRows([[null, null]]),
   };
 
   it("leaves unsampled steps out and keeps NaN, zero and Inf as gaps", () => {
-    const zeroInf: GradientsData = { ...sampled, update_ratio: [[0, null, Number.POSITIVE_INFINITY, 4e-3, null, null]] };
+    const zeroInf: GradientsData = { ...sampled, update_ratio: LayerStepMatrix.fromRows([[0, null, Number.POSITIVE_INFINITY, 4e-3, null, null], [null, null, null, null, null, null]]) };
     const [dense] = buildSampledLayerSeries([sampled], ["dense"], "update_ratio");
     expect(dense.name).toBe("dense");
     expect(dense.points).toEqual([
@@ -111,7 +111,7 @@ describe("sampled update-ratio series", () => {
   });
 
   it("follows the selection order and skips layers a run does not have", () => {
-    const both: GradientsData = { ...sampled, update_ratio: [[1e-3], [2e-3]], steps: [10] };
+    const both: GradientsData = { ...sampled, update_ratio: LayerStepMatrix.fromRows([[1e-3], [2e-3]]), steps: [10] };
     expect(buildSampledLayerSeries([both], ["head", "missing", "dense"], "update_ratio").map((s) => s.layer)).toEqual([
       "head",
       "dense",
@@ -121,8 +121,9 @@ describe("sampled update-ratio series", () => {
   it("tells runs with samples from runs without", () => {
     expect(hasSampledValues(sampled, "update_ratio")).toBe(true);
     expect(hasSampledValues(unsampled, "update_ratio")).toBe(false);
-    expect(hasSampledValues({ ...unsampled, update_ratio: [[Number.NaN, null]] }, "update_ratio")).toBe(true);
-    expect(hasSampledValues({ weight_norm: [], update_ratio: [] }, "update_ratio")).toBe(false);
+    expect(hasSampledValues({ ...unsampled, update_ratio: LayerStepMatrix.fromRows([[Number.NaN, null]]) }, "update_ratio")).toBe(true);
+    const empty = LayerStepMatrix.fromRows([]);
+    expect(hasSampledValues({ weight_norm: empty, update_ratio: empty }, "update_ratio")).toBe(false);
   });
 });
 

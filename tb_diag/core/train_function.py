@@ -11,8 +11,7 @@ Semantics kept from Keras 3: one execution runs up to ``steps_per_execution`` st
 when the data runs out; an exhausted iterator ends the epoch (``OutOfRangeError`` or
 ``StopIteration``, both handled by Keras' epoch iterator); the outputs of the last step are
 returned; ``run_eagerly`` runs everything eagerly. Not kept: ``unrolled_steps_per_execution`` (a
-tracing-speed option; the loop here is never unrolled) and multi-replica strategies, which the
-callback does not support yet.
+tracing-speed option; the loop here is never unrolled).
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ import dataclasses
 from typing import Any, Callable, ContextManager
 
 import tensorflow as tf
+from keras.src.backend.tensorflow import trainer as keras_tf_trainer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +102,9 @@ def _one_step_function(
     def one_step(data: Any) -> Any:
         with step_context(data):
             outputs = model.distribute_strategy.run(model.train_step, args=(data,))
+        # Keras' own reduction of the replicas' outputs (the mean of each metric's result; a
+        # no-op with one replica).
+        outputs = keras_tf_trainer.reduce_per_replica(outputs, model.distribute_strategy, reduction="auto")
         signals = step_signals()
         if signals and isinstance(outputs, dict):
             outputs = {**outputs, **signals}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 import os
 from typing import Any, Callable
@@ -15,12 +16,16 @@ from tb_diag import schema
 from tb_diag.plugin import run_data
 from tb_diag.plugin.diagnostics import DIAGNOSTICS, Diagnostic
 from tb_diag.plugin.report import run_findings, run_report
+from tb_diag.plugin.warmer import CacheWarmer
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png", ".woff2": "font/woff2"}
 DEFAULT_MAX_POINTS = 2000
+# How often the background warmer looks for runs with new data (one tag listing per run).
+WARM_INTERVAL_S = 2.0
 MAX_POINTS_RANGE = (10, 100_000)
 _ROUTE_PREFIX = f"/data/plugin/{schema.PLUGIN_NAME}/"
+_log = logging.getLogger(__name__)
 
 
 class BadRequest(Exception):
@@ -41,6 +46,10 @@ def _json_route(handler: Callable[["DiagnosticsPlugin", Any], Any]) -> Callable[
             body = handler(self, request)
         except BadRequest as error:
             return http_util.Respond(request, {"error": error.message}, "application/json", code=error.status)
+        except Exception as error:  # noqa: BLE001 - the client gets a message, the server log the traceback
+            _log.exception("tb_diag: %s failed", request.path)
+            message = f"tb_diag could not answer this request ({type(error).__name__}); the TensorBoard server log has the details"
+            return http_util.Respond(request, {"error": message}, "application/json", code=503)
         return http_util.Respond(request, body, "application/json")
 
     return route
@@ -54,6 +63,9 @@ class DiagnosticsPlugin(base_plugin.TBPlugin):
     def __init__(self, context: base_plugin.TBContext):
         self._provider = context.data_provider
         self._runs = run_data.RunCache(context.data_provider)
+        # In the real tensorboard program (which passes its flags), runs are decoded and judged in
+        # the background as data arrives, so the first view does not wait for a long run.
+        self._warmer = CacheWarmer(self._provider, self._runs, DEFAULT_MAX_POINTS, interval_s=WARM_INTERVAL_S).start() if context.flags is not None else None
 
     def get_plugin_apps(self) -> dict[str, Callable]:
         apps = {"/runs": self._serve_runs, "/report": self._serve_report, "/static/*": self._serve_static}

@@ -2,31 +2,41 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
 from tb_diag.plugin.diagnostics import DIAGNOSTICS
 from tb_diag.plugin.findings import Finding, sort_findings
-from tb_diag.plugin.run_data import RunData
+from tb_diag.plugin.run_data import RunData, derived
 
 REPORT_SCHEMA = 1
 
 
 def run_findings(run: RunData) -> list[Finding]:
-    """Every diagnostic's findings for ``run``, worst first."""
-    return sort_findings([finding for diagnostic in DIAGNOSTICS for finding in diagnostic.find(run)])
+    """Every diagnostic's findings for ``run``, worst first (computed once per decoded run)."""
+    return derived(run, "findings", lambda: sort_findings([finding for diagnostic in DIAGNOSTICS for finding in _found(run, diagnostic)]))
+
+
+def _found(run: RunData, diagnostic: Any) -> list[Finding]:
+    return derived(run, f"findings:{diagnostic.name}", lambda: diagnostic.find(run))
 
 
 def run_report(run: RunData) -> dict[str, Any]:
     """One run's entry of the report: its steps, layers, per-diagnostic summaries, the health
-    summary (``overview``) and the findings (each naming its ``diagnostic``), worst first."""
+    summary (``overview``) and the findings (each naming its ``diagnostic``), worst first.
+    Computed once per decoded run; callers get their own copy."""
+    return copy.deepcopy(derived(run, "report", lambda: _run_report(run)))
+
+
+def _run_report(run: RunData) -> dict[str, Any]:
     entry: dict[str, Any] = {"run": run.run, "steps": run.last_step, "layers": list(run.layers)}
     findings: list[tuple[Finding, str]] = []
     overview = []
     for diagnostic in DIAGNOSTICS:
         summary = diagnostic.summarize(run)
         entry[diagnostic.name] = summary
-        found = diagnostic.find(run)
+        found = _found(run, diagnostic)
         findings += [(finding, diagnostic.name) for finding in found]
         text = diagnostic.headline(run, summary)
         if text is None and not found:

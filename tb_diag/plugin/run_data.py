@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import threading
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 from tensorboard import context as context_lib
@@ -18,6 +18,8 @@ from tb_diag import schema
 # Ask the provider for every stored event; sampling is decided at ingestion (samples_per_plugin).
 _ALL_EVENTS = 10**9
 
+T = TypeVar("T")
+
 
 @dataclasses.dataclass
 class FamilyBlocks:
@@ -25,8 +27,8 @@ class FamilyBlocks:
 
     Attributes:
       steps: int64 ``[S]`` sorted training steps.
-      values: float64 ``[S, layers, metrics]``; NaN where a layer did not exist at that step.
-        Per-step families (``schema.PER_STEP``): ``[S, metrics]``.
+      values: float32 ``[S, layers, metrics]``; NaN where a layer did not exist at that step.
+        Per-step families (``schema.PER_STEP``): float64 ``[S, metrics]``.
       present: bool ``[S, layers]``: the layer existed at that step (so a NaN there is real).
         Per-step families: ``[S]``, all true.
       rows: names of the layer axis (per-layer families; e.g. the run's layers, or layer calls).
@@ -57,6 +59,9 @@ class RunData:
     families: dict[str, FamilyBlocks]
     warnings: list[str]
     documents: dict[str, list[tuple[int, dict]]] = dataclasses.field(default_factory=dict)
+    # Values derived from this data (series, findings, the report), computed once: see ``derived``.
+    cache: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    cache_lock: threading.RLock = dataclasses.field(default_factory=threading.RLock, repr=False, compare=False)
 
     def document_at(self, family_name: str, step: int | None = None) -> dict | None:
         """The newest document of ``family_name`` written at or before ``step`` (default: the last)."""
@@ -67,16 +72,23 @@ class RunData:
         return chosen
 
 
+def derived(run: RunData, key: str, compute: Callable[[], T]) -> T:
+    """``compute()``, once per decoded run: a run's data never changes (new data is a new
+    ``RunData``), so its findings, report and series are kept with it. Threads asking for the
+    same run's values take turns (a long run's temporaries are then held once, not per request)."""
+    with run.cache_lock:
+        if key not in run.cache:
+            run.cache[key] = compute()
+        return run.cache[key]
+
+
 def list_runs(provider: Any, ctx: Any, experiment_id: str) -> dict[str, list[str]]:
     """Returns ``{run: [family names]}`` for runs with tb_diag data, runs sorted by name."""
     listing = provider.list_tensors(ctx, experiment_id=experiment_id, plugin_name=schema.PLUGIN_NAME)
     runs = {}
     for run in sorted(listing):
-        families = sorted(
-            schema.FAMILIES[tag].name
-            for tag in listing[run]
-            if tag in schema.FAMILIES and schema.FAMILIES[tag].is_listed
-        )
+        known = [schema.family_of_tag(tag) for tag in listing[run]]
+        families = sorted({family.name for family in known if family is not None and family.is_listed})
         if families:
             runs[run] = families
     return runs
@@ -104,38 +116,58 @@ def load_run(provider: Any, ctx: Any, experiment_id: str, run: str, listing: dic
     if not listing:
         return None
     warnings: list[str] = []
+    tags_of: dict[str, list[str]] = {}  # family name -> its tags (parts)
     families: dict[str, schema.Family] = {}
     for tag, series in listing.items():
         try:
-            families[tag] = schema.parse_plugin_content(tag, series.plugin_content)
+            family = schema.parse_plugin_content(tag, series.plugin_content)
         except schema.SchemaError as error:
             warnings.append(f"skipped tag {tag!r}: {error}")
-    events = provider.read_tensors(
-        ctx,
-        experiment_id=experiment_id,
-        plugin_name=schema.PLUGIN_NAME,
-        downsample=_ALL_EVENTS,
-        run_tag_filter=provider_lib.RunTagFilter(runs=[run], tags=list(families)),
-    ).get(run, {})
+            continue
+        families[family.name] = family
+        tags_of.setdefault(family.name, []).append(tag)
+    events = {name: _read_events(provider, ctx, experiment_id, run, tags) for name, tags in tags_of.items()}
     timelines = {
-        family.name: _LayerTimeline(family, events.get(family.tag, []), warnings)
+        family.name: _LayerTimeline(family, events.get(family.name, []), warnings)
         for family in schema.FAMILIES.values()
         if family.kind == schema.DOCUMENT and any(f.rows == family.name for f in families.values())
     }
     timeline = timelines.get(schema.LAYERS.name) or _LayerTimeline(schema.LAYERS, [], warnings)
     decoded = {}
     documents = {}
-    for tag, family in families.items():
+    for name, family in families.items():
         if family.kind == schema.PER_LAYER:
-            decoded[family.name] = _decode_family(family, events.get(tag, []), timelines[family.rows], warnings)
+            decoded[name] = _decode_family(family, events[name], timelines[family.rows], warnings)
         elif family.kind == schema.PER_STEP:
-            decoded[family.name] = _decode_step_family(family, events.get(tag, []), warnings)
+            decoded[name] = _decode_step_family(family, events[name], warnings)
         elif family is not schema.LAYERS:
-            documents[family.name] = _decode_documents(family, events.get(tag, []), warnings)
+            documents[name] = _decode_documents(family, events[name], warnings)
     last_step = max((int(blocks.steps[-1]) for blocks in decoded.values() if blocks.steps.size), default=0)
     return RunData(
         run=run, layers=timeline.all_layers, last_step=last_step, families=decoded, warnings=warnings, documents=documents
     )
+
+
+def _read_events(provider: Any, ctx: Any, experiment_id: str, run: str, tags: list[str]) -> list[Any]:
+    """Every event of one family, from all its tags, in the order they were written.
+
+    One request per tag: TensorBoard's data server sends a request's answer as one message of at
+    most 256 MB, which is why a long run's blocks are spread over several tags (``Family.part_tag``).
+    Events are ordered by wall time (stable, so the file order breaks ties): a later write of
+    the same step, e.g. by a refit from an earlier checkpoint, comes later.
+    """
+    events: list[Any] = []
+    for tag in tags:
+        events += provider.read_tensors(
+            ctx,
+            experiment_id=experiment_id,
+            plugin_name=schema.PLUGIN_NAME,
+            downsample=_ALL_EVENTS,
+            run_tag_filter=provider_lib.RunTagFilter(runs=[run], tags=[tag]),
+        ).get(run, {}).get(tag, [])
+    if len(tags) > 1:
+        events.sort(key=lambda event: event.wall_time)
+    return events
 
 
 class _LayerTimeline:
@@ -174,8 +206,9 @@ class _LayerTimeline:
 
 
 def _decode_family(family: schema.Family, events: list[Any], timeline: _LayerTimeline, warnings: list[str]) -> FamilyBlocks:
-    by_step: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     width = len(timeline.all_layers)
+    metrics = len(family.metrics)
+    blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (steps, columns, values), in write order
     for event in events:
         try:
             value = np.asarray(event.numpy)
@@ -189,19 +222,25 @@ def _decode_family(family: schema.Family, events: list[Any], timeline: _LayerTim
         except schema.SchemaError as error:
             warnings.append(f"skipped a {family.name} block at step {event.step}: {error}")
             continue
-        columns = timeline.columns(layers)
-        aligned = np.full((block.shape[0], width, block.shape[2]), np.nan)
-        aligned[:, columns, :] = block
-        present = np.zeros(width, dtype=bool)
-        present[columns] = True
-        for offset, row in enumerate(aligned):
-            # A later write of the same step (a refit from an earlier checkpoint) wins.
-            by_step[first_step + offset] = (row, present)
-    steps = np.array(sorted(by_step), dtype=np.int64)
-    if not by_step:
-        return FamilyBlocks(steps, np.zeros((0, width, len(family.metrics))), np.zeros((0, width), dtype=bool), list(timeline.all_layers))
-    values = np.stack([by_step[s][0] for s in steps])
-    present = np.stack([by_step[s][1] for s in steps])
+        blocks.append((np.arange(first_step, first_step + block.shape[0]), np.asarray(timeline.columns(layers), dtype=np.intp), block))
+    if not blocks:
+        empty = np.zeros(0, dtype=np.int64)
+        return FamilyBlocks(empty, np.zeros((0, width, metrics), np.float32), np.zeros((0, width), dtype=bool), list(timeline.all_layers))
+    steps = np.unique(np.concatenate([block_steps for block_steps, _, _ in blocks])).astype(np.int64)
+    # One float32 array filled block by block: a long run (100 000 steps x 1000 layers) never
+    # exists as per-step rows or as float64.
+    values = np.full((steps.size, width, metrics), np.nan, dtype=np.float32)
+    present = np.zeros((steps.size, width), dtype=bool)
+    for block_steps, columns, block in blocks:
+        rows = np.searchsorted(steps, block_steps)
+        # A later write of the same step (a refit from an earlier checkpoint) wins, whole row.
+        values[rows] = np.nan
+        present[rows] = False
+        if columns.size == width and np.array_equal(columns, np.arange(width)):
+            values[rows] = block
+        else:
+            values[rows[:, None], columns[None, :]] = block
+        present[rows[:, None], columns[None, :]] = True
     return FamilyBlocks(steps=steps, values=values, present=present, rows=list(timeline.all_layers))
 
 
@@ -261,17 +300,23 @@ class RunCache:
         self._provider = provider
         self._entries: dict[tuple[str, str], tuple[tuple, RunData | None]] = {}
         self._lock = threading.Lock()
+        # One decode at a time per run: a request arriving while the warmer (or another request)
+        # decodes the same run waits for that decode instead of holding a second copy in memory.
+        self._run_locks: dict[tuple[str, str], threading.Lock] = {}
 
     def get(self, ctx: Any, experiment_id: str, run: str) -> RunData | None:
         """The decoded run (``None`` if it has no tb_diag data), decoding only when it changed."""
-        listing = run_listing(self._provider, ctx, experiment_id, run)
-        version = tuple(sorted((tag, series.max_step, series.max_wall_time) for tag, series in listing.items()))
         key = (experiment_id, run)
         with self._lock:
+            run_lock = self._run_locks.setdefault(key, threading.Lock())
+        with run_lock:
+            listing = run_listing(self._provider, ctx, experiment_id, run)
+            version = tuple(sorted((tag, series.max_step, series.max_wall_time) for tag, series in listing.items()))
             cached = self._entries.get(key)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        data = load_run(self._provider, ctx, experiment_id, run, listing)
-        with self._lock:
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            # Drop the old decode first: a long run's old and new data never both stay in memory.
+            self._entries.pop(key, None)
+            data = load_run(self._provider, ctx, experiment_id, run, listing)
             self._entries[key] = (version, data)
-        return data
+            return data

@@ -38,6 +38,7 @@ class ActivationsProbe(Probe):
     """
 
     name = "activations"
+    under_replicas = "the first replica's share of the batch (each replica sees its own examples)"
     wants_layer_calls = True
 
     def start(self, setup: ProbeSetup) -> None:

@@ -111,6 +111,11 @@ class Probe(abc.ABC):
     wants_layer_calls: ClassVar[bool] = False
     # Whether the probe still works (with less detail) when the layers cannot be wrapped.
     layer_calls_optional: ClassVar[bool] = False
+    # Under a strategy with several replicas (MirroredStrategy, MultiWorkerMirroredStrategy), what
+    # the probe records: a short phrase for the docs and the warning ("the gradients summed over
+    # replicas", ...), or None if it does not run there (the callback switches it off with a warning).
+    # Only the first replica (the chief's first device) records; its buffers live on that replica.
+    under_replicas: ClassVar[str | None] = None
 
     name: ClassVar[str]
 
@@ -119,7 +124,8 @@ class Probe(abc.ABC):
         """Creates the probe's buffers for a ``fit`` call."""
 
     def on_step_start(self, data: Any, sampled: bool) -> None:
-        """Runs at the start of the train step, with the batch it trains on."""
+        """Runs at the start of the train step, with the batch it trains on (under several
+        replicas: the first replica's share of the batch)."""
 
     def on_layer_call(self, call: LayerCall) -> None:
         """Runs after each leaf layer call of the train step's forward pass."""

@@ -33,17 +33,20 @@ class EnvironmentProbe(Probe):
     """
 
     name = "environment"
+    under_replicas = "the chief's environment, with the strategy and its replica count"
 
     def start(self, setup: ProbeSetup) -> None:
         self._card = environment_card(setup.model, setup.input_iterator)
         self._written = False
         # Keras' array adapter leaves the batch dimension unknown: the sampled step records it.
         self._batch_size = tf.Variable(0, dtype=tf.int64, trainable=False, name="tb_diag_batch_size")
+        # Under several replicas the step sees one replica's share of the global batch.
+        self._replicas = int(setup.model.distribute_strategy.num_replicas_in_sync) if setup.model is not None else 1
 
     def on_step_start(self, data: Any, sampled: bool) -> None:
         first = next((t for t in tf.nest.flatten(data) if isinstance(t, tf.Tensor)), None)
         if sampled and first is not None and first.shape.rank:
-            self._batch_size.assign(tf.cast(tf.shape(first)[0], tf.int64))
+            self._batch_size.assign(tf.cast(tf.shape(first)[0], tf.int64) * self._replicas)
 
     def flush(self, writer: SummaryWriter, first_step: int, last_step: int) -> None:
         if not self._written:
@@ -67,11 +70,19 @@ def environment_card(model: Any, iterator: Any) -> dict:
         "batch_size": _safe(lambda: _batch_size(iterator)),
         "jit_compile": _safe(lambda: bool(model.jit_compile)),
         "steps_per_execution": _safe(lambda: int(model.steps_per_execution or 1)),
-        "distribution": _safe(lambda: {"strategy": type(model.distribute_strategy).__name__, "replicas": int(model.distribute_strategy.num_replicas_in_sync)}),
+        "distribution": _safe(lambda: {"strategy": strategy_name(model.distribute_strategy), "replicas": int(model.distribute_strategy.num_replicas_in_sync)}),
         "seed": _safe(_global_seed),
         "op_determinism": _safe(_op_determinism),
         "model": _safe(lambda: _model_summary(model)),
     }
+
+
+def strategy_name(strategy: Any) -> str:
+    """The public name of a ``tf.distribute`` strategy (``MultiWorkerMirroredStrategy``, not the
+    class behind it)."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return "MultiWorkerMirroredStrategy"
+    return type(strategy).__name__
 
 
 def _safe(read: Any) -> Any:

@@ -27,6 +27,7 @@ class GradientsProbe(Probe):
     """
 
     name = "gradients"
+    under_replicas = "the gradients summed over all replicas, as the optimizer applies them (after any per-replica clipping)"
 
     def start(self, setup: ProbeSetup) -> None:
         self._layer_count = len(setup.layers.paths)

@@ -66,6 +66,7 @@ class InputProbe(Probe):
     """
 
     name = "input"
+    under_replicas = "the whole step: the wait for the distributed batch and the step on all replicas"
 
     def start(self, setup: ProbeSetup) -> None:
         self._buffer = RingBuffer(self.name, (3,), setup.capacity, dtype=tf.float64)

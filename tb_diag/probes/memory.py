@@ -40,6 +40,7 @@ class MemoryProbe(Probe):
     """
 
     name = "memory"
+    under_replicas = "the memory of every GPU of the chief's host"
     # What reads the GPUs; tests replace it with a FakeGpuSource.
     source_factory: ClassVar[Callable[[], GpuSource]] = TensorFlowNvmlSource
 

@@ -42,18 +42,25 @@ export interface LogColourScale {
   position(value: number | null): number | null;
 }
 
-/** Fits a log10 scale to every finite positive value in `rows` (e.g. `grad_norm`). */
-export function createLogColourScale(rows: ReadonlyArray<ReadonlyArray<number | null>>): LogColourScale {
-  let min = Number.POSITIVE_INFINITY;
-  let max = Number.NEGATIVE_INFINITY;
-  for (const row of rows) {
-    for (const value of row) {
-      if (classifyNorm(value) !== "finite") continue;
-      const exponent = Math.log10(value as number);
-      if (exponent < min) min = exponent;
-      if (exponent > max) max = exponent;
+/**
+ * Fits a log10 scale to every finite positive value in `lists` (e.g. the `grad_norm` values of
+ * several runs, which may be millions of cells).
+ */
+export function createLogColourScale(lists: ReadonlyArray<ArrayLike<number | null>>): LogColourScale {
+  let smallest = Number.POSITIVE_INFINITY;
+  let largest = 0;
+  for (const list of lists) {
+    for (let i = 0; i < list.length; i++) {
+      const value = list[i];
+      // classifyNorm(value) === "finite", inlined: this loop runs over every cell.
+      if (value === null || !(value > 0 && value < Number.POSITIVE_INFINITY)) continue;
+      if (value < smallest) smallest = value;
+      if (value > largest) largest = value;
     }
   }
+  // log10 is monotonic: the extremes of the exponents are the exponents of the extremes.
+  let min = Math.log10(smallest);
+  let max = Math.log10(largest);
   if (min > max) {
     // Nothing finite to fit: any range will do, nothing is drawn on it.
     min = 0;

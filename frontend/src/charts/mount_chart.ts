@@ -3,7 +3,7 @@
  * bundle contains, and mounting a chart whose lifetime follows the panel's AbortSignal.
  */
 
-import { BarChart, HeatmapChart, LineChart } from "echarts/charts";
+import { BarChart, CustomChart, LineChart } from "echarts/charts";
 import {
   DataZoomComponent,
   GridComponent,
@@ -17,7 +17,7 @@ import { CanvasRenderer } from "echarts/renderers";
 
 echarts.use([
   BarChart,
-  HeatmapChart,
+  CustomChart,
   LineChart,
   GridComponent,
   TooltipComponent,

@@ -58,12 +58,11 @@ export function buildLayerSeries(runs: readonly GradientsData[], selectedLayers:
     for (const layer of selectedLayers) {
       const row = data.layers.indexOf(layer);
       if (row < 0) continue;
-      const values = data.grad_norm[row] ?? [];
       series.push({
         name: seriesName(data.run, layer, runs.length),
         run: data.run,
         layer,
-        points: data.steps.map((step, j) => [step, valueOnLogAxis(values[j] ?? null)]),
+        points: data.steps.map((step, j) => [step, valueOnLogAxis(data.grad_norm.at(row, j))]),
       });
     }
   }
@@ -80,16 +79,16 @@ export function buildGlobalNormSeries(runs: readonly GradientsData[]): LineSerie
   }));
 }
 
-/** Metrics the server only records at sampled steps; `null` there means "not sampled". */
+/** Metrics the server only records at sampled steps; a missing cell there means "not sampled". */
 export type SampledMetric = "weight_norm" | "update_ratio";
 
-/** Whether `data` has at least one sampled (non-null) entry of `metric`, in any layer. */
+/** Whether `data` has at least one sampled (non-missing) entry of `metric`, in any layer. */
 export function hasSampledValues(data: Pick<GradientsData, SampledMetric>, metric: SampledMetric): boolean {
-  return data[metric].some((row) => row.some((value) => value !== null));
+  return data[metric].hasValue();
 }
 
 /**
- * Like `buildLayerSeries`, for a sampled metric: a `null` entry (step not sampled) yields no point at
+ * Like `buildLayerSeries`, for a sampled metric: a missing entry (step not sampled) yields no point at
  * all, so the line runs straight from one sample to the next; a sampled value a log axis cannot
  * place (NaN, Inf, zero) stays a `[step, null]` gap that breaks the line. (Skipping rather than
  * relying on ECharts' `connectNulls`, which would also bridge those gaps.) Series without a single
@@ -105,10 +104,9 @@ export function buildSampledLayerSeries(
     for (const layer of selectedLayers) {
       const row = data.layers.indexOf(layer);
       if (row < 0) continue;
-      const values = data[metric][row] ?? [];
       const points: Array<[number, number | null]> = [];
       data.steps.forEach((step, j) => {
-        const value = values[j] ?? null;
+        const value = data[metric].at(row, j);
         if (value !== null) points.push([step, valueOnLogAxis(value)]);
       });
       if (points.length === 0) continue;

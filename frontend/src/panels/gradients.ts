@@ -7,11 +7,11 @@
  * 4. the global gradient norm of every run.
  *
  * A finding link of the Overview asks it to focus a layer and step: the layer is added to the
- * picked layers and the step marked on the gradient-norm chart.
+ * picked layers, the step marked on the gradient-norm chart, and both marked on the heatmaps.
  */
 
 import type { GradientsData } from "../api";
-import { heatmapHeight, layerHeatmapOption } from "../charts/layer_heatmap";
+import { drawLayerHeatmap, heatmapHeight, type LayerHeatmap } from "../charts/layer_heatmap";
 import { logLineChartOption } from "../charts/line_chart";
 import { SPECIAL_CELLS, createLogColourScale } from "../charts/log_colour_scale";
 import { mountChart } from "../charts/mount_chart";
@@ -58,6 +58,10 @@ async function renderGradientsPanel(container: HTMLElement, runs: RunSelection[]
   if (loaded.length === 0) return;
 
   renderHeatmaps(container, loaded, context.signal);
+  // The line charts in a task of their own, so the page paints the heatmaps and answers input in
+  // between: with 1000 layers × 2000 steps each half keeps the main thread busy for a while.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  if (context.signal.aborted) return;
   renderLayerCharts(container, loaded, context.signal);
   renderGlobalNormChart(container, loaded, context.signal);
 }
@@ -66,7 +70,8 @@ function renderHeatmaps(container: HTMLElement, runs: GradientsData[], signal: A
   container.appendChild(createElement("h3", { text: "Gradient norm per layer and step" }));
   container.appendChild(createColourLegend());
   // One scale for all runs, so the same colour means the same norm in every heatmap.
-  const scale = createLogColourScale(runs.flatMap((data) => data.grad_norm));
+  const scale = createLogColourScale(runs.map((data) => data.grad_norm.values));
+  const heatmaps: LayerHeatmap[] = [];
   for (const data of runs) {
     const block = createElement("div", { className: "tbd-chart-block" }, [
       createElement("div", { className: "tbd-chart-title", text: data.run }),
@@ -85,11 +90,15 @@ function renderHeatmaps(container: HTMLElement, runs: GradientsData[], signal: A
       chartElement.setAttribute("data-testid", "gradients-heatmap");
       chartElement.setAttribute("data-run", data.run);
       chartElement.setAttribute("data-rows", String(data.layers.length));
+      chartElement.setAttribute("data-columns", String(data.steps.length));
     });
-    chart.setOption(
-      layerHeatmapOption({ layers: data.layers, steps: data.steps, values: data.grad_norm, valueLabel: "grad norm" }, scale),
+    heatmaps.push(
+      drawLayerHeatmap(chart, { layers: data.layers, steps: data.steps, values: data.grad_norm, valueLabel: "grad norm" }, scale),
     );
   }
+  onFocusRequest(gradientsPanel.id, signal, (request) => {
+    for (const heatmap of heatmaps) heatmap.mark(request.layer, request.step);
+  });
 }
 
 /** The legend of the heatmap colours that are not on the colour bar. */

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import warnings
 
@@ -10,7 +11,7 @@ import numpy as np
 from tb_diag import schema
 from tb_diag.plugin.downsample import keep_extremes
 from tb_diag.plugin.findings import Finding
-from tb_diag.plugin.run_data import RunData
+from tb_diag.plugin.run_data import RunData, derived
 
 FAMILY = schema.GRADIENTS
 
@@ -59,15 +60,25 @@ class GradientSeries:
 
 
 def gradient_series(run: RunData) -> GradientSeries | None:
-    """The run's gradients, or ``None`` if none were recorded."""
+    """The run's gradients, or ``None`` if none were recorded (computed once per decoded run)."""
+    return derived(run, "gradient_series", lambda: _gradient_series(run))
+
+
+def _gradient_series(run: RunData) -> GradientSeries | None:
     blocks = run.families.get(FAMILY.name)
     if blocks is None or blocks.steps.size == 0:
         return None
     metrics = {name: blocks.values[:, :, i].T for i, name in enumerate(FAMILY.metrics)}
-    present = blocks.present.T
-    squares = np.where(present, metrics["grad_norm"], 0.0) ** 2
-    with np.errstate(over="ignore"):
-        global_norm = np.sqrt(squares.sum(axis=0))
+    # A layer-major copy of the norms (every rule reads them layer by layer); the sampled columns
+    # stay views, to keep a long run's memory near its decoded size.
+    metrics["grad_norm"] = np.ascontiguousarray(metrics["grad_norm"])
+    present = np.ascontiguousarray(blocks.present.T)
+    # Summed layer by layer in float64: a float32 square overflows above a norm of ~1.8e19.
+    sum_of_squares = np.zeros(blocks.steps.size)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for layer_norms_, layer_present in zip(metrics["grad_norm"], present):
+            sum_of_squares += np.where(layer_present, layer_norms_.astype(np.float64), 0.0) ** 2
+    global_norm = np.sqrt(sum_of_squares)
     return GradientSeries(
         layers=run.layers,
         steps=blocks.steps,
@@ -227,35 +238,55 @@ def vanishing_gradients(series: GradientSeries) -> list[Finding]:
 
 
 def panel_payload(run: RunData, max_points: int) -> dict | None:
-    """The Gradients panel's data (see docs/http_api.md), downsampled keeping spikes and NaNs."""
+    """The Gradients panel's data (see docs/http_api.md), downsampled keeping spikes and NaNs.
+
+    The three ``[layers, steps]`` matrices travel as base64 float32 (``encoding``): at 1000 layers
+    x 2000 buckets JSON numbers would be ~30 MB per matrix. Computed once per decoded run and
+    ``max_points``.
+    """
+    return derived(run, f"panel:{max_points}", lambda: _panel_payload(run, max_points))
+
+
+def _panel_payload(run: RunData, max_points: int) -> dict | None:
     series = gradient_series(run)
     if series is None:
         return None
     # Unsampled steps stay NOT_SAMPLED (-1, below any real value) through the bucket maximum, so a
-    # bucket with any sampled value keeps it; they become null in the JSON.
-    stacked = np.stack(
-        [
-            np.where(series.present, series.grad_norm, np.nan),
-            np.where(series.sampled, series.weight_norm, schema.NOT_SAMPLED),
-            np.where(series.sampled, series.update_ratio, schema.NOT_SAMPLED),
-        ]
-    )
-    steps, reduced, downsampled = keep_extremes(series.steps, stacked, max_points)
+    # bucket with any sampled value keeps it; -1 on the wire means "not sampled".
+    matrices = {
+        "grad_norm": np.where(series.present, series.grad_norm, np.float32(np.nan)),
+        "weight_norm": np.where(series.sampled, series.weight_norm, np.float32(schema.NOT_SAMPLED)),
+        "update_ratio": np.where(series.sampled, series.update_ratio, np.float32(schema.NOT_SAMPLED)),
+    }
+    encoded = {}
+    for name, matrix in matrices.items():
+        steps, reduced, downsampled = keep_extremes(series.steps, matrix, max_points)
+        encoded[name] = float32_base64(reduced)
     _, global_norm, _ = keep_extremes(series.steps, series.global_norm, max_points)
-    weight_norm, update_ratio = (
-        [[None if value == schema.NOT_SAMPLED else value for value in row] for row in reduced[i].tolist()] for i in (1, 2)
-    )
     return {
         "run": run.run,
         "layers": series.layers,
         "steps": steps.tolist(),
-        "grad_norm": reduced[0].tolist(),
-        "weight_norm": weight_norm,
-        "update_ratio": update_ratio,
+        "encoding": MATRIX_ENCODING,
+        **encoded,
         "global_norm": global_norm.tolist(),
         "downsampled": downsampled,
         "warnings": list(run.warnings),
     }
+
+
+# How the panel's matrices are sent: little-endian float32, layer-major, base64.
+MATRIX_ENCODING = "float32-base64"
+
+
+def float32_base64(matrix: np.ndarray) -> str:
+    """``matrix`` as base64 of its little-endian float32 values, row-major (see ``MATRIX_ENCODING``)."""
+    return base64.b64encode(np.ascontiguousarray(matrix, dtype="<f4").tobytes()).decode("ascii")
+
+
+def decode_float32_base64(text: str, rows: int, columns: int) -> np.ndarray:
+    """The inverse of ``float32_base64``: a float32 ``[rows, columns]`` array."""
+    return np.frombuffer(base64.b64decode(text, validate=True), dtype="<f4").reshape(rows, columns)
 
 
 def headline(run: RunData, summary: dict | None) -> str | None:
