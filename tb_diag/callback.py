@@ -47,9 +47,9 @@ class DiagnosticsCallback(keras.callbacks.Callback):
     callback had never been attached.
 
     Under ``MirroredStrategy`` or ``MultiWorkerMirroredStrategy`` the first replica of each worker
-    records (gradient norms of the gradients summed over all replicas), only the chief writes, and
-    the NaN/Inf probe does not run; the README's "Under tf.distribute" table says what each
-    diagnostic means there.
+    records (gradient norms of the gradients summed over all replicas) and only the chief writes;
+    a NaN/Inf is detected but its update cannot be held back. The README's "Under tf.distribute"
+    table says what each diagnostic means there.
 
     Diagnostics never stop training on their own failure: if a probe fails, one
     ``DiagnosticsWarning`` names it and it is disabled for the rest of the ``fit``; training
@@ -354,6 +354,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
                 warn=self._warn,
                 on_nan=self.on_nan,
                 rerun_forward=self._rerun_forward,
+                replicas=self._replicas,
             )
             for name in self._fit_probe_names:
                 probe = PROBES[name]()
@@ -398,7 +399,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
     @contextlib.contextmanager
     def _step_context(self, data: Any) -> Iterator[None]:
         """Marks the graph of the train step being traced, so layer calls elsewhere are ignored."""
-        self._step_graph = _EAGER_STEP if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
+        self._step_graph = _current_graph()
         self._step_loss = None
         if self._counter is None and self._writer is not None and self.model.built and self.model.trainable_weights:
             # Start here rather than at the first update when possible: probes that see the forward
@@ -417,14 +418,14 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         """Whether the code running now belongs to the train step being traced (or run eagerly)."""
         if self._step_graph is None:
             return False
-        current = _EAGER_STEP if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
+        current = _current_graph()
         # Otherwise: Keras building into a scratch graph, a call inside a loop body of the step,
         # or a validation step.
         return current is self._step_graph
 
     def _observe_loss(self, compute_loss: Any, *args: Any, **kwargs: Any) -> Any:
         loss = compute_loss(*args, **kwargs)
-        if self._in_step():
+        if self._in_step() and _recording_replica():
             self._step_loss = loss
         return loss
 
@@ -440,7 +441,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         layer calls; the probes' ``on_layer_call`` does not see them."""
         previous = (self._rerun_graph, self._rerun_calls)
         calls: list[LayerCall] = []
-        self._rerun_graph = _EAGER_STEP if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
+        self._rerun_graph = _current_graph()
         self._rerun_calls = calls
         try:
             if getattr(self.model, "_call_has_training_arg", True):
@@ -453,7 +454,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
 
     def _on_layer_call(self, path: str, layer: Any, args: tuple, outputs: Any) -> None:
         if self._rerun_calls is not None:
-            current = _EAGER_STEP if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
+            current = _current_graph()
             if current is self._rerun_graph:
                 self._rerun_calls.append(LayerCall(path=path, layer=layer, inputs=args, outputs=outputs, sampled=False))
                 return
@@ -551,12 +552,12 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         runs exactly once in the step (plainly, unless the probe had already put it there)."""
 
         def run() -> None:
-            outer = _EAGER_STEP if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
+            outer = _current_graph()
             placed: list[bool] = []
 
             def tracked() -> None:
                 apply_update()
-                here = _EAGER_STEP if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
+                here = _current_graph()
                 placed.append(here is outer or here is _EAGER_STEP)
 
             with self._guard(probe.name):
@@ -682,6 +683,11 @@ def _recording_replica() -> bool:
 def _variable_key(variable: Any) -> int:
     """Identifies a Keras variable and the TensorFlow variable it wraps as the same variable."""
     return id(variable.value if isinstance(variable, keras.Variable) else variable)
+
+
+def _current_graph() -> Any:
+    """The graph being traced into, or ``_EAGER_STEP`` when running eagerly."""
+    return _EAGER_STEP if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
 
 
 # Stands for "the train step running eagerly" where a traced step would have its graph.

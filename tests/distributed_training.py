@@ -7,7 +7,8 @@ run this file as a subprocess:
     python distributed_training.py multiworker LOG_DIR RESULT_JSON WORKER_INDEX PORT0 PORT1
 
 It writes RESULT_JSON: the weights after fit (and after a save/load/refit without the callback),
-the warnings tb_diag gave, and the process id.
+the warnings tb_diag gave, the optimizer's iterations and the process id. With NAN_STEP=k in the
+environment, the first example of global batch k is NaN (in the first replica's share).
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ def main() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(96, 8)).astype("float32")
     y = (x @ rng.normal(size=(8, 1))).astype("float32")
+    nan_step = int(os.environ.get("NAN_STEP", "0"))
+    if nan_step:
+        x[(nan_step - 1) * GLOBAL_BATCH] = np.nan
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(GLOBAL_BATCH)
     if MODE == "multiworker":
         options = tf.data.Options()
@@ -94,6 +98,7 @@ def main() -> None:
         warnings.simplefilter("always")
         model.fit(dataset, epochs=2, verbose=0, callbacks=[DiagnosticsCallback(LOG_DIR, flush_every_steps=4)])
     after_fit = [w.tolist() for w in model.get_weights()]
+    iterations = int(model.optimizer.iterations.numpy())
     path = os.path.join(os.path.dirname(RESULT), f"model_{MODE}_{os.getpid()}.keras")
     model.save(path)
     with strategy.scope():
@@ -105,6 +110,7 @@ def main() -> None:
         json.dump(
             {
                 "pid": os.getpid(),
+                "iterations": iterations,
                 "weights": after_fit,
                 "refit_finite": bool(all(np.isfinite(w).all() for w in reloaded.get_weights())),
                 "warnings": [str(w.message) for w in caught if "tb_diag" in str(w.message)],

@@ -90,8 +90,8 @@ def test_mirrored_strategy_records_the_single_device_gradient_norms(tmp_path, si
     np.testing.assert_array_equal(run.families["input"].steps, reference.families["input"].steps)
     assert run.families["activations"].rows == reference.families["activations"].rows
     assert np.isfinite(run.families["activations"].values[:, 1:, 0]).all()
-    # The NaN/Inf probe does not run with several replicas: one warning says so.
-    assert [w for w in mirrored["warnings"] if "nonfinite" in w] and len(mirrored["warnings"]) == 1
+    assert mirrored["warnings"] == []
+    assert run.documents["nonfinite_steps"]  # the NaN/Inf probe ran (and found nothing)
 
 
 def free_ports(count):
@@ -127,3 +127,18 @@ def test_multiworker_strategy_writes_from_the_chief_only(tmp_path, single_device
     }
     assert not [name for name in os.listdir(scratch) if name.startswith("tb_diag_worker_")]
     assert chief["refit_finite"] and other["refit_finite"]
+
+
+def test_mirrored_strategy_finds_a_nan_in_the_first_replicas_batch_and_stops(tmp_path):
+    """A NaN in the first replica's share of global batch 3: the event names the input at step 3,
+    says the update was applied (it cannot be held back across replicas) and fit stops there."""
+    workdir = str(tmp_path)
+    result = finish(*train("mirrored", workdir, env={"NAN_STEP": "3"}))
+    assert result["iterations"] == 3  # stopped after the bad step (one step per execution)
+    assert any("stopped training: non-finite values at step 3 in the input batch" in w for w in result["warnings"]), result["warnings"]
+
+    from tb_diag.plugin.diagnostics import nonfinite
+
+    summary = nonfinite.summarize(recorded(workdir))
+    assert summary["step"] == 3 and summary["phase"] == "input" and summary["layer"] == "input"
+    assert summary["action"] == "recorded" and summary["weights_kept"] is False

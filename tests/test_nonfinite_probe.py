@@ -210,6 +210,20 @@ def test_update_origin_when_finite_gradients_would_make_the_weights_non_finite(t
     assert "learning rate" in findings[0]["remedy"]
 
 
+def test_with_ema_the_update_phase_is_detected_after_the_fact_and_says_weights_were_not_kept(tmp_path):
+    """With use_ema the optimizer's writes cannot be held back: the weights after the update are
+    screened instead, and the event says the bad weights landed (weights_kept false)."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu", name="d1"), keras.layers.Dense(1, name="d2")])
+    model.compile(keras.optimizers.SGD(SpikeAt(BAD_STEP - 1), use_ema=True), "mse")
+    fit(model, features(), np.full((BATCH * STEPS, 1), 10.0, "float32"), tmp_path)
+
+    summary, findings = read_summary(tmp_path)
+    assert summary["phase"] == "update" and summary["step"] == BAD_STEP and summary["layer"] == "d1"
+    assert summary["weights_kept"] is False
+    assert findings[0]["id"] == "nonfinite" and "learning rate" in findings[0]["remedy"]
+
+
 def test_skip_drops_each_bad_update_counts_them_and_keeps_training(tmp_path):
     x = features()
     for step in (BAD_STEP, BAD_STEP + 2):

@@ -13,13 +13,14 @@
 // (with a screenshot path, the last repeat also saves a picture of RUN's heatmap block)
 import { chromium } from "playwright-core";
 
+import { LAUNCH_OPTIONS, quoted } from "./browser.mjs";
+
 const [baseUrl, run, repeatsText = "3", screenshot] = process.argv.slice(2);
 const repeats = Number(repeatsText);
 if (!baseUrl || !run || !Number.isInteger(repeats) || repeats < 1) {
   console.error("Usage: node e2e/heatmap_scale.mjs <base-url> <run> <repeats (a whole number >= 1)>");
   process.exit(2);
 }
-const quoted = (text) => text.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
 const TIMEOUT_MS = 120_000;
 
 // Runs in every frame before its own scripts: notes when RUN's heatmap gets its data-testid and
@@ -45,12 +46,7 @@ function watchHeatmap(runName) {
   }
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"],
-});
+const browser = await chromium.launch(LAUNCH_OPTIONS);
 const result = {
   load_to_drawn_ms: [],
   response_to_drawn_ms: [],

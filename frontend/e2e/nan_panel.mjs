@@ -3,26 +3,12 @@
 // prints a JSON summary on stdout. Driven by tests/test_browser.py (which starts TensorBoard).
 //
 // Usage: node e2e/nan_panel.mjs <base-url> <run> <screenshot.png>
-import { chromium } from "playwright-core";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { openPage, quoted } from "./browser.mjs";
 
 const [baseUrl, run, screenshot] = process.argv.slice(2);
-const quoted = (text) => text.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
-const userDataDir = mkdtempSync(join(tmpdir(), "tb-diag-chromium-"));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  viewport: { width: 1400, height: 1000 },
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"],
-});
-const result = { dialogs: [], consoleErrors: [] };
+const result = {};
+const { context, page } = await openPage(result);
 try {
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.on("dialog", async (dialog) => { result.dialogs.push(dialog.message()); await dialog.dismiss(); });
-  page.on("console", (message) => { if (message.type() === "error") result.consoleErrors.push(message.text()); });
   await page.goto(new URL("data/plugin_entry.html?name=tb_diag", baseUrl.endsWith("/") ? baseUrl : `${baseUrl}/`).href);
   const target = page.locator(`[data-testid="run-toggle"][data-run="${quoted(run)}"]`);
   await target.waitFor({ state: "attached", timeout: 60_000 });

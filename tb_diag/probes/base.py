@@ -31,6 +31,10 @@ class ProbeSetup:
       rerun_forward: ``rerun_forward(x)`` calls the model on ``x`` (as the train step does) where it
         is called, and returns the leaf layer calls it made, without other probes seeing them
         (for a probe that looks at the forward pass again only when something went wrong).
+      replicas: replicas of the strategy training the model. With more than one, only
+        ``before_apply``/``after_apply`` run, on the recording replica with the gradients summed
+        over all replicas; ``guard_apply`` does not (the update happens in a cross-replica merge
+        and cannot be held back).
     """
 
     layers: LayerMap
@@ -43,6 +47,7 @@ class ProbeSetup:
     warn: Callable[[str, str], None] = lambda cause, message: None
     on_nan: str = "stop"
     rerun_forward: Callable[[Any], list] = lambda x: []
+    replicas: int = 1
 
 
 @dataclasses.dataclass(frozen=True)

@@ -58,12 +58,25 @@ class NonfiniteProbe(Probe):
     """
 
     name = "nonfinite"
+    under_replicas = (
+        "detected on the summed gradients and on the first replica's share of the batch, loss and "
+        "forward pass; the update cannot be held back (weights_kept false), and on_nan='stop' stops "
+        "after the current execution"
+    )
     wants_layer_calls = True
     # Without layer calls a forward-pass NaN is still caught (as the loss or the gradients).
     layer_calls_optional = True
 
     def start(self, setup: ProbeSetup) -> None:
         self._on_nan = setup.on_nan
+        # With several replicas the update happens in a cross-replica merge: it is watched, not held.
+        self._hold_updates = setup.replicas == 1
+        self._replica_healthy: Any = None
+        if not self._hold_updates and setup.on_nan == "skip":
+            setup.warn(
+                f"{self.name}_skip",
+                "on_nan='skip' cannot drop an update with several replicas: bad steps are recorded and training continues",
+            )
         self._warn = setup.warn
         self._epoch = setup.epoch
         self._layer_paths = list(setup.layers.paths)
@@ -109,6 +122,26 @@ class NonfiniteProbe(Probe):
     def on_step_start(self, data: Any, sampled: bool) -> None:
         self._batch = batch_tensors(data)
         self._x = data[0] if isinstance(data, (tuple, list)) and data else data
+
+    def before_apply(self, update: ApplyStep) -> Any:
+        """With several replicas only (``guard_apply`` otherwise): the screen and, on a bad step,
+        the diagnosis, before the update that cannot be held back."""
+        if self._hold_updates:
+            return None
+        batch, x = self._batch, self._x
+        self._batch, self._x = None, None
+        if batch is None:
+            self._retrace = True
+            return None
+        terms = [_sum_of_squares(update.grads)] + ([_screen(update.loss)] if update.loss is not None else [])
+        healthy = tf.math.is_finite(tf.add_n(terms))
+        tf.cond(healthy, lambda: tf.constant(0), lambda: self._diagnose(update, batch, x))
+        return healthy
+
+    def after_apply(self, update: ApplyStep, state: Any) -> None:
+        """With several replicas: a clean step whose update made a weight non-finite (update phase)."""
+        if state is not None:
+            self._check_weights_after(update, only_if=state)
 
     def guard_apply(self, update: ApplyStep, apply_update: Any) -> None:
         batch, x = self._batch, self._x
@@ -164,7 +197,7 @@ class NonfiniteProbe(Probe):
             # Gradients alone are a loss-scale overflow: the LossScaleOptimizer's business.
             phase = tf.where(tf.equal(phase, PHASES.index("backward") + 1), 0, phase)
         phase = tf.where(self._stopped, -1, phase)
-        loss = tf.cast(update.loss, tf.float64) if update.loss is not None else tf.constant(np.nan, tf.float64)
+        loss = _loss64(update)
         self._record(update.step, phase, loss, layers=layers, rows=rows)
         return phase
 
@@ -265,7 +298,7 @@ class NonfiniteProbe(Probe):
         def reject() -> Any:
             phase, layers = self._update_statistics(update, pending)
             phase = tf.where(self._stopped, -1, phase)
-            loss = tf.cast(update.loss, tf.float64) if update.loss is not None else tf.constant(np.nan, tf.float64)
+            loss = _loss64(update)
             self._record(update.step, phase, loss, layers=layers, rows=None)
             return phase
 
@@ -305,8 +338,9 @@ class NonfiniteProbe(Probe):
             [value for _, _, value, _ in pending],
         )
 
-    def _check_weights_after(self, update: ApplyStep) -> None:
-        """Detection only, for updates that cannot be held back: weights after the update."""
+    def _check_weights_after(self, update: ApplyStep, only_if: Any = True) -> None:
+        """Detection only, for updates that cannot be held back: weights after the update (when
+        ``only_if``, e.g. the step was clean before its update)."""
         weights = [tf.convert_to_tensor(v) for v in update.variables]
         if not weights:
             return
@@ -315,18 +349,19 @@ class NonfiniteProbe(Probe):
             layer_count = len(self._layer_paths)
             after = layer_stats(weights, update.layer_ids, layer_count)
             phase = tf.where(self._stopped, -1, tf.where(_bad(after), len(PHASES), 0))
-            loss = tf.cast(update.loss, tf.float64) if update.loss is not None else tf.constant(np.nan, tf.float64)
+            loss = _loss64(update)
             layers = tf.concat([layer_stats([_values(g) for g in update.grads], update.layer_ids, layer_count), after], 1)
             self._record(update.step, phase, loss, layers=layers, rows=None, weights_kept=False)
             return phase
 
-        tf.cond(tf.math.is_finite(tf.add_n([_screen(w) for w in weights])), lambda: tf.constant(0), record)
+        clean = tf.math.is_finite(tf.add_n([_screen(w) for w in weights]))
+        tf.cond(tf.logical_or(clean, tf.logical_not(only_if)), lambda: tf.constant(0), record)
 
     def _record(self, step: Any, phase: Any, loss: Any, layers: Any, rows: Any, weights_kept: bool | None = None) -> None:
         """Records a bad step (``phase > 0``; otherwise nothing changes), in the detail if it is the
         first since the last flush; under ``"stop"`` marks training stopped. Writes, no branches."""
         bad = phase > 0
-        applied = self._on_nan == "record"
+        applied = self._on_nan == "record" or not self._hold_updates
         kept = (not applied) if weights_kept is None else weights_kept
         self._bad_count.assign_add(tf.cast(bad, tf.int64))
         step64, phase64 = tf.cast(step, tf.float64), tf.cast(phase, tf.float64)
@@ -561,3 +596,8 @@ def _stats_dict(values: Any) -> dict:
 def _json_float(value: float) -> float | None:
     value = float(value)
     return value if np.isfinite(value) else None
+
+
+def _loss64(update: ApplyStep) -> tf.Tensor:
+    """The step's loss as float64 for the records, NaN when the step's loss was not seen."""
+    return tf.cast(update.loss, tf.float64) if update.loss is not None else tf.constant(np.nan, tf.float64)

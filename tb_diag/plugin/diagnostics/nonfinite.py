@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from tb_diag import schema
+from tb_diag.plugin.downsample import slowest_per_bucket
 from tb_diag.plugin.findings import Finding
 from tb_diag.plugin.run_data import RunData
 
@@ -314,8 +315,6 @@ def panel_payload(run: RunData, max_points: int) -> dict | None:
         where = locate(event)
         payload["event"] = {**event, "origin": where, "evidence": _evidence(event, where), "remedy": REMEDIES.get(event["phase"], "")}
     if scales is not None:
-        from tb_diag.plugin.downsample import slowest_per_bucket
-
         keep, _ = slowest_per_bucket(np.asarray(scales["scale"]) * -1.0, max_points)
         scales = {**scales, **{key: [scales[key][i] for i in keep] for key in ("steps", "scale", "overflow")}}
     payload["loss_scale"] = scales
