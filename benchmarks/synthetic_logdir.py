@@ -9,9 +9,8 @@ For the viewer's scale benchmark (``benchmarks/scale.py``): one run with ``--lay
 * input timings every step (a slow input pipeline in the second half);
 * the layer list, environment card and NaN/Inf step list documents.
 
-Activation statistics are not generated: the activations probe writes a row for every step
-(NOT_SAMPLED between samples), ``calls x 24`` floats per step, which is 9.6 GB at 1000 calls x
-100 000 steps (a known cost, see docs/benchmark.md).
+Activation statistics are not generated (``calls x 24`` floats per sampled step: ~1 GB at 1000
+calls x 100 000 steps sampled every 10th step).
 
 Usage::
 

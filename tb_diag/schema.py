@@ -100,7 +100,8 @@ INPUT_PIPELINE = Family("input_pipeline", (), DOCUMENT)
 
 # Every layer call of the sampled train steps (and the model inputs): rows listed by the
 # ``activation_calls`` document, ``{"layers": [row names], "calls": [{"name", "layer", "activation",
-# "kind"}]}``; sampled steps only (a block holds every step; unsampled rows are NOT_SAMPLED).
+# "kind"}]}``; sampled steps only: each run of consecutive sampled steps is one block (logs from
+# before 2026-11-22 hold every step, with unsampled rows all NOT_SAMPLED; both read the same).
 ACTIVATION_CALLS = Family("activation_calls", (), DOCUMENT)
 HISTOGRAM_BINS = 16
 ACTIVATIONS = Family(

@@ -97,9 +97,12 @@ def test_only_sampled_steps_are_recorded_and_shared_layers_once_per_call(tmp_pat
     model = STYLES["functional_shared"]()
     model.compile("adam", "mse")
     model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[DiagnosticsCallback(tmp_path, sample_every_steps=3)])
-    series = activations.activation_series(read_run(tmp_path))
+    run = read_run(tmp_path)
+    series = activations.activation_series(run)
     assert series.calls == ["input", "shared", "shared#2", "head"]
     assert series.steps.tolist() == [1, 4, 7, 10, 13, 16]
+    # The log holds the sampled steps only, not placeholder rows for the others.
+    assert run.families["activations"].steps.tolist() == [1, 4, 7, 10, 13, 16]
     # The second call of the shared layer sees the first call's output, so its statistics differ.
     assert not np.allclose(series.values[1, :, M["mean"]], series.values[2, :, M["mean"]])
 

@@ -132,9 +132,18 @@ class ActivationsProbe(Probe):
             )
             self._document_written = True
         block = self._buffer.read_steps(first_step, last_step)
-        recorded = self._steps.read_steps(first_step, last_step) == np.arange(first_step, last_step + 1)
-        block[~recorded] = schema.NOT_SAMPLED
-        writer.write_block(schema.ACTIVATIONS, last_step, block)
+        steps = np.arange(first_step, last_step + 1)
+        recorded = self._steps.read_steps(first_step, last_step) == steps
+        # Only the sampled steps are written, each run of consecutive ones as one block: the
+        # unsampled steps between them (9 in 10 by default) take no space in the log.
+        for start, end in _runs(recorded):
+            writer.write_block(schema.ACTIVATIONS, int(steps[end - 1]), block[start:end])
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """``[(start, end)]`` of each run of consecutive true values (``end`` exclusive)."""
+    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
 
 
 def output_statistics(tensor: Any, activation: str, per_feature: bool = False) -> tf.Tensor:
