@@ -17,6 +17,7 @@ from tensorflow.python.ops import resource_variable_ops
 from tb_diag.core.hooks import InstanceMethodPatch, OptimizerApplyHook
 from tb_diag.core.layer_calls import LayerCallHook
 from tb_diag.core.layer_map import map_layers
+from tb_diag.core import trace_cache
 from tb_diag.core.ring_buffer import StepCounter
 from tb_diag.core.train_function import StepTimes, make_timed_train_function
 from tb_diag.core.writer import SummaryWriter
@@ -41,10 +42,12 @@ class DiagnosticsCallback(keras.callbacks.Callback):
     compiled training step (XLA included), and runs the steps through its own copy of Keras' train
     loop that timestamps each batch fetch and step (outside XLA). Values go to in-graph ring
     buffers that are read back and written every ``flush_every_steps`` steps, at each epoch end and
-    when training ends. The step is traced twice: a light trace used on most steps and a sampled
-    trace, with the costlier measurements, used every ``sample_every_steps`` steps (no per-step
-    gate). At the end of ``fit`` every hook is removed: the model saves, loads and refits as if the
-    callback had never been attached.
+    when training ends. The step is traced twice: a light trace used on most steps (and on the
+    first) and a sampled trace, with the costlier measurements, used every ``sample_every_steps``
+    steps from the second (no per-step gate). The traces are kept with the model: a later ``fit``
+    with the same settings (this callback or a new one) traces nothing again. At the end of
+    ``fit`` every hook is removed and Keras' own train function is back: the model saves, loads
+    and refits as if the callback had never been attached.
 
     Under ``MirroredStrategy`` or ``MultiWorkerMirroredStrategy`` the first replica of each worker
     records (gradient norms of the gradients summed over all replicas) and only the chief writes;
@@ -59,8 +62,8 @@ class DiagnosticsCallback(keras.callbacks.Callback):
       log_dir: the same directory you would give ``keras.callbacks.TensorBoard``; data goes to
         ``<log_dir>/train``.
       flush_every_steps: how many training steps are buffered in the graph between two writes.
-      sample_every_steps: how often the sampled measurements (weight norms, update ratios) are
-        taken; 1 = every step. With ``steps_per_execution = k`` the sampled trace runs for whole
+      sample_every_steps: how often the sampled measurements (weight norms, update ratios,
+        activation statistics) are taken, from the second step of each fit; 1 = every step. With ``steps_per_execution = k`` the sampled trace runs for whole
         executions, every ``max(1, sample_every_steps // k)`` executions.
       probes: names of the probes to run (default: all of ``tb_diag.probes.PROBES``).
       profile_memory_every_steps: opt-in: every this many steps, run TensorFlow's profiler for
@@ -160,6 +163,13 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self._epoch = 0
         self._input_iterator: Any = None
         self._warned: set[str] = set()
+        # The hooked traces and started probes this fit uses (kept with the model for later fits),
+        # whether they came from an earlier fit, whether a probe failed in this fit, and the train
+        # function Keras made for this fit (put back at the end).
+        self._traced: trace_cache.TracedSteps | None = None
+        self._reused = False
+        self._failed_this_fit = False
+        self._keras_train_function: Any = None
 
     # Keras callback moments -------------------------------------------------------------------
 
@@ -234,11 +244,42 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self._steps_since_flush = 0
         self._probes = []
         self._counter = None
+        self._failed_this_fit = False
+        key = trace_cache.graph_key(model, self._graph_options())
         self._hook = OptimizerApplyHook(optimizer, self._on_apply)
         self._hook.install()
         self._install_layer_hook()
         self._loss_patch = InstanceMethodPatch(model, "compute_loss", self._observe_loss).install()
+        self._traced = trace_cache.find(model, key)
+        self._reused = self._traced is not None
+        if self._traced is None:
+            self._traced = trace_cache.TracedSteps(key=key, owner=self)
+            trace_cache.keep(model, self._traced)
+        else:
+            self._adopt(self._traced)
+        self._traced.owner = self
+        self._traced.reusable = False  # until this fit ends without a probe failing
+        self._keras_train_function = model.train_function
         model.train_function = self._dispatching_train_function()
+
+    def _graph_options(self) -> tuple:
+        """The callback's settings that shape the hooked train step (part of the reuse key)."""
+        return (self._fit_probe_names, self.sample_every_steps, self._capacity, self.on_nan, self.memory_profile, self._replicas)
+
+    def _adopt(self, traced: trace_cache.TracedSteps) -> None:
+        """Takes over the probes and counter an earlier fit traced with (their buffers live in the
+        kept graphs). Steps go on after the last one counted, even if the model trained without
+        tb_diag in between. The probes' per-fit state is set at the first execution."""
+        self._counter = traced.counter
+        self._layer_of_variable = traced.layer_of_variable
+        self._probes = list(traced.probes)
+        with self._guard("setup"):
+            iterations = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+            self._counter.advance_to(max(iterations, self._counter.read()))
+            self._last_written_step = self._counter.read()
+            self._writer.write_layers(self._last_written_step, list(map_layers(self.model).paths))
+            self._batch_watchers = self._probes_with("on_train_batch_end")
+            self._stoppers = self._probes_with("stop_reason")
 
     def _prepare_replicas(self, strategy: Any, optimizer: Any) -> bool:
         """Under a strategy with several replicas: only probes that mean something there run.
@@ -283,39 +324,56 @@ class DiagnosticsCallback(keras.callbacks.Callback):
                     self._warn(name, f"the {name} probe cannot see layer outputs: {cause}; it records without them")
 
     def _dispatching_train_function(self) -> Any:
-        """Two fresh, timed traces of the train step (light and sampled) and the function choosing one.
+        """The timed traces of the train step (light and sampled) and the function choosing one.
 
-        fit() built its train function before calling us; new ones trace through the hook (a second
-        fit would otherwise reuse the old, hook-less trace). Which trace a step belongs to is a
-        Python choice per execution, so neither trace carries a tf.cond gate.
+        fit() built its train function before calling us; ours trace through the hooks, each on
+        its first use, and are kept with the model for the next fit (``trace_cache``). Which trace
+        a step belongs to is a Python choice per execution, so neither trace carries a tf.cond gate.
         """
-        traces = self._fresh_traces()
+        traced = self._traced
+        if not traced.traces:
+            traced.traces = self._fresh_traces()
         every = max(1, self.sample_every_steps // self._steps_per_execution)
         self._executions = 0
         self._input_iterator = None
 
         def train_function(iterator: Any) -> Any:
-            nonlocal traces
             if self._input_iterator is None:
                 self._input_iterator = iterator
-            # The first execution is sampled, so even a short fit has the sampled values.
-            self._tracing_sampled = self._executions % every == 0
+                if self._reused:
+                    self._begin_probes()
+                elif self._counter is None and self._writer is not None and self.model.built and self.model.trainable_weights:
+                    # Before anything is traced: a variable made while a tf.function traces for the
+                    # first time makes TensorFlow trace it twice.
+                    with self._guard("setup"):
+                        self._build_optimizer()
+                        self._start_probes()
+            # The first execution is light (the first step waits for one trace only), the second
+            # sampled (so even a short fit has the sampled values), then every `every`-th.
+            self._tracing_sampled = every == 1 or (self._executions >= 1 and (self._executions - 1) % every == 0)
             self._executions += 1
-            outputs = traces[self._tracing_sampled](iterator)
+            outputs = traced.traces[self._tracing_sampled](iterator)
             if isinstance(outputs, dict) and any(key.startswith(SIGNAL_PREFIX) for key in outputs):
                 self._signals = {key: value for key, value in outputs.items() if key.startswith(SIGNAL_PREFIX)}
                 outputs = {key: value for key, value in outputs.items() if not key.startswith(SIGNAL_PREFIX)}
             # Probes discover what they record while the sampled step is traced.
             if self._tracing_sampled and any([self._retrace_needed(probe) for probe in list(self._probes)]):
-                traces = self._fresh_traces()
+                traced.traces = self._fresh_traces()
             return outputs
 
         return train_function
 
     def _fresh_traces(self) -> dict[bool, Any]:
-        """New, untraced train functions: ``{sampled: function}``."""
+        """New, untraced train functions: ``{sampled: function}``. What runs while they trace goes
+        to the callback of the fit in progress (``TracedSteps.owner``), as they outlive this one."""
+        traced = self._traced
         return {
-            sampled: make_timed_train_function(self.model, self._on_step_end, self._step_context, self._step_signals)
+            sampled: make_timed_train_function(
+                self.model,
+                lambda times, data: traced.owner._on_step_end(times, data),
+                lambda data: traced.owner._step_context(data),
+                lambda: traced.owner._step_signals(),
+            )
             for sampled in (False, True)
         }
 
@@ -324,12 +382,20 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             return probe.needs_retrace()
         return False  # the probe failed and was disabled by the guard
 
-    def _start_probes(self) -> None:
-        """Maps layers and creates the probes' buffers, at the start of the first step of this fit.
+    def _build_optimizer(self) -> None:
+        """Builds the optimizer's slots now, as its first ``apply`` would (same variables, same
+        values): made inside the first trace, they would make TensorFlow trace the step twice."""
+        optimizer = self.model.optimizer
+        if self._replicas == 1 and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
 
-        Done inside the first trace rather than in on_train_begin because a subclassed model may
-        only be built by its first forward pass (then this waits for the first update);
-        ``init_scope`` creates the buffers eagerly.
+    def _start_probes(self) -> None:
+        """Maps layers and creates the probes' buffers, before the first step of this fit.
+
+        Done at the first execution, before anything is traced, when the model is built; else in
+        the first trace, because a subclassed model may only be built by its first forward pass
+        (then this waits for the first update; ``init_scope`` creates the buffers eagerly, and
+        TensorFlow traces that function once more).
         """
         with tf.init_scope(), _local_variables(self._replicas):
             layers = map_layers(self.model)
@@ -343,26 +409,40 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             self._counter = StepCounter(start_step)
             self._last_written_step = start_step
             self._writer.write_layers(start_step, list(layers.paths))
-            setup = ProbeSetup(
-                layers=layers,
-                capacity=self._capacity,
-                counter=self._counter,
-                epoch=self._epoch,
-                input_iterator=self._input_iterator,
-                model=self.model,
-                memory_profile=self.memory_profile,
-                warn=self._warn,
-                on_nan=self.on_nan,
-                rerun_forward=self._rerun_forward,
-                replicas=self._replicas,
-            )
+            setup = self._probe_setup(layers)
             for name in self._fit_probe_names:
                 probe = PROBES[name]()
                 with self._guard(probe.name):
                     probe.start(setup)
+                    probe.begin_fit(setup)
                     self._probes.append(probe)
             self._batch_watchers = self._probes_with("on_train_batch_end")
             self._stoppers = self._probes_with("stop_reason")
+            self._traced.probes = list(self._probes)
+            self._traced.counter = self._counter
+            self._traced.layer_of_variable = self._layer_of_variable
+
+    def _probe_setup(self, layers: Any) -> ProbeSetup:
+        return ProbeSetup(
+            layers=layers,
+            capacity=self._capacity,
+            counter=self._counter,
+            epoch=self._epoch,
+            input_iterator=self._input_iterator,
+            model=self.model,
+            memory_profile=self.memory_profile,
+            warn=self._warn,
+            on_nan=self.on_nan,
+            rerun_forward=self._rerun_forward,
+            replicas=self._replicas,
+        )
+
+    def _begin_probes(self) -> None:
+        """A fit reusing earlier traces: each probe resets its host-side state for this fit."""
+        setup = self._probe_setup(map_layers(self.model))
+        for probe in list(self._probes):
+            with self._guard(probe.name):
+                probe.begin_fit(setup)
 
     def _stop(self) -> None:
         if self._counter is not None:
@@ -379,8 +459,17 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
-            # Drop the hooked trace: the next fit traces a clean train step.
-            self.model.train_function = None
+            # Keras' own train function again: a fit without tb_diag runs exactly as it would have.
+            self.model.train_function = self._keras_train_function
+        self._keras_train_function = None
+        if self._traced is not None:
+            # Lent to the next fit only if every probe ran to the end (a probe that failed while
+            # the step was traced may have left a trace without its ops).
+            self._traced.reusable = bool(self._traced.probes) and not self._failed_this_fit
+            self._traced.owner = None
+            if not self._traced.reusable:
+                trace_cache.forget(self.model)
+            self._traced = None
         self._probes = []
         self._batch_watchers = []
         self._stoppers = []
@@ -568,7 +657,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
 
         return run
 
-    def _on_step_end(self, times: StepTimes) -> None:
+    def _on_step_end(self, times: StepTimes, data: Any) -> None:
         if self._counter is None:
             return
         probes = self._probes_with("after_step")
@@ -578,7 +667,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             step = self._counter.value()
         for probe in probes:
             with self._guard(probe.name):
-                probe.after_step(step, times)
+                probe.after_step(step, times, _first_replica(data, self.model.distribute_strategy))
 
     # On the host ------------------------------------------------------------------------------------
 
@@ -610,9 +699,11 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             yield
         except Exception as error:
             cause = f"{type(error).__name__}: {error}"
+            self._failed_this_fit = True
             if component in PROBES:
                 self._probes = [probe for probe in self._probes if probe.name != component]
                 self._batch_watchers = [probe for probe in self._batch_watchers if probe.name != component]
+                self._stoppers = [probe for probe in self._stoppers if probe.name != component]
                 self._warn(component, f"disabled the {component} probe after {cause}; training continues")
             else:
                 self._disable_all(f"the {component} failed ({cause}); all diagnostics are off for this fit, training continues")
@@ -620,8 +711,10 @@ class DiagnosticsCallback(keras.callbacks.Callback):
     def _disable_all(self, reason: str) -> None:
         """Stops recording for the rest of this fit; the hooks stay until on_train_end removes them."""
         self._warn("tb_diag", reason)
+        self._failed_this_fit = True
         self._probes = []
         self._batch_watchers = []
+        self._stoppers = []
         writer, self._writer = self._writer, None
         if writer is not None:
             try:

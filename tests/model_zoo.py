@@ -77,3 +77,26 @@ STYLES = {
     "subclassed": Subclassed,
     "custom_train_step": CustomTrainStep,
 }
+
+
+class KerasTrainFunction(keras.callbacks.Callback):
+    """Remembers the train function Keras made for a fit (list it before DiagnosticsCallback)."""
+
+    def __init__(self):
+        super().__init__()
+        self.function = None
+
+    def on_train_begin(self, logs=None):
+        self.function = self.model.train_function
+
+
+class CountsTraces(keras.Sequential):
+    """A Sequential MLP whose Python ``train_step`` counts its runs: one per trace of the step."""
+
+    def __init__(self, inputs: int = 8):
+        super().__init__([keras.Input((inputs,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)], name="counts_traces")
+        self.traces = 0
+
+    def train_step(self, data):
+        self.traces += 1
+        return super().train_step(data)

@@ -92,7 +92,8 @@ def test_a_planted_dead_layer_reports_dead_units_and_a_finding_and_a_healthy_one
 
 
 def test_only_sampled_steps_are_recorded_and_shared_layers_once_per_call(tmp_path, regression_data):
-    """Sampling every 3 steps with steps_per_execution=1; a shared layer shows up once per call."""
+    """Sampling every 3 steps with steps_per_execution=1, from the second step (the first runs the
+    light trace); a shared layer shows up once per call."""
     x, y = regression_data
     model = STYLES["functional_shared"]()
     model.compile("adam", "mse")
@@ -100,9 +101,9 @@ def test_only_sampled_steps_are_recorded_and_shared_layers_once_per_call(tmp_pat
     run = read_run(tmp_path)
     series = activations.activation_series(run)
     assert series.calls == ["input", "shared", "shared#2", "head"]
-    assert series.steps.tolist() == [1, 4, 7, 10, 13, 16]
+    assert series.steps.tolist() == [2, 5, 8, 11, 14]
     # The log holds the sampled steps only, not placeholder rows for the others.
-    assert run.families["activations"].steps.tolist() == [1, 4, 7, 10, 13, 16]
+    assert run.families["activations"].steps.tolist() == [2, 5, 8, 11, 14]
     # The second call of the shared layer sees the first call's output, so its statistics differ.
     assert not np.allclose(series.values[1, :, M["mean"]], series.values[2, :, M["mean"]])
 

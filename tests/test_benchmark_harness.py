@@ -28,6 +28,16 @@ def test_the_benchmark_worker_runs_under_mirrored_strategy():
     assert result["status"] == "ok" and result["strategy"] == "mirrored", result
 
 
+def test_the_real_architecture_benchmark_measures_first_step_later_fit_and_steady_step():
+    from benchmarks.real_models import run_model_worker_subprocess
+
+    worker = run_model_worker_subprocess("lstm", ["plain", "tb_diag"], rounds=1, steps=4, small=True)
+    for config in ("plain", "tb_diag"):
+        result = worker["results"][config]
+        assert result["status"] == "ok", result
+        assert result["first_step_s"] > 0 and result["later_fit_s"] > 0 and result["round_median_s"][0] > 0
+
+
 def test_the_synthetic_log_dir_reads_back_with_its_planted_spike_and_nan(tmp_path):
     """The scale benchmark's log dir is in the callback's format and has something to find."""
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))

@@ -20,6 +20,10 @@ class StepCounter:
         """In the train step: counts one step and returns its number."""
         return self._variable.assign_add(1)
 
+    def advance_to(self, step: int) -> None:
+        """On the host: continues counting after ``step`` (never goes back)."""
+        self._variable.assign(max(int(step), self.read()))
+
     def value(self) -> tf.Tensor:
         """In the train step: the number of the last step counted so far."""
         return self._variable.read_value()

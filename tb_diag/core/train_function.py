@@ -41,14 +41,15 @@ class StepTimes:
 
 def make_timed_train_function(
     model: Any,
-    on_step_end: Callable[[StepTimes], None],
+    on_step_end: Callable[[StepTimes, Any], None],
     step_context: Callable[[Any], ContextManager[None]] = lambda data: contextlib.nullcontext(),
     step_signals: Callable[[], dict[str, Any]] = dict,
 ) -> Callable[[Any], Any]:
     """Returns a train function for ``model`` that calls ``on_step_end`` inside every step.
 
-    ``on_step_end`` runs while the outer function is traced (or eagerly, per step, under
-    ``run_eagerly``), after the step; it adds recording ops for that step's ``StepTimes``.
+    ``on_step_end(times, data)`` runs while the outer function is traced (or eagerly, per step,
+    under ``run_eagerly``), after the step; it adds recording ops for that step's ``StepTimes``
+    and its batch (outside XLA).
     ``step_context(data)`` is entered around ``model.train_step(data)``, inside the step's own
     (possibly XLA) function: what happens in it belongs to the step being traced.
     ``step_signals()`` is called after ``train_step`` in the same function; the scalars it returns
@@ -65,7 +66,7 @@ def make_timed_train_function(
             outputs = one_step(data)
         with tf.control_dependencies(_tensors(outputs)):
             finished = tf.timestamp()
-        on_step_end(StepTimes(started, fetched, finished))
+        on_step_end(StepTimes(started, fetched, finished), data)
         return outputs
 
     def execution(iterator: Any) -> Any:

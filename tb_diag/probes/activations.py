@@ -48,18 +48,21 @@ class ActivationsProbe(Probe):
         self._steps: RingBuffer | None = None
         self._pending: list[tuple[str, dict, Any]] = []
         self._discovered: list[dict] | None = None  # calls seen in a trace that could not create buffers
+        self._named_in_light_trace: list[dict] | None = None
         self._statistics_functions: dict[tuple, Any] = {}
+
+    def begin_fit(self, setup: ProbeSetup) -> None:
         self._document_written = False
 
     def on_step_start(self, data: Any, sampled: bool) -> None:
         self._pending = []
-        if not sampled:
+        if not sampled and self._calls is not None:
             return
         for name, tensor in _model_inputs(data):
             self._pending.append((name, {"name": name, "layer": name, "activation": "input", "kind": "input"}, tensor))
 
     def on_layer_call(self, call: LayerCall) -> None:
-        if not call.sampled:
+        if not call.sampled and self._calls is not None:
             return
         output = _first_float_tensor(call.outputs)
         if output is None:
@@ -72,7 +75,14 @@ class ActivationsProbe(Probe):
 
     def after_apply(self, update: ApplyStep, state: Any) -> None:
         pending, self._pending = self._pending, []
-        if not update.sampled or not pending:
+        if not pending:
+            return
+        if not update.sampled:
+            # The light trace (traced first) adds no op: it only names the calls, so the buffers
+            # can be made on the host before the sampled step is traced (a variable made while a
+            # tf.function traces for the first time makes it trace twice).
+            if self._calls is None:
+                self._named_in_light_trace = [info for _, info, _ in pending]
             return
         if self._calls is None:
             try:
@@ -109,6 +119,11 @@ class ActivationsProbe(Probe):
             function = tf.function(all_statistics, jit_compile=True, autograph=False, reduce_retracing=True)
             self._statistics_functions[kinds] = function
         return function(*[tensor for _, _, tensor in pending])
+
+    def on_train_batch_end(self, steps: int) -> None:
+        if self._calls is None and self._named_in_light_trace is not None:
+            self._create_buffers(self._named_in_light_trace)
+        self._named_in_light_trace = None
 
     def needs_retrace(self) -> bool:
         if self._discovered is None:

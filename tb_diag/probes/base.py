@@ -101,8 +101,9 @@ class LayerCall:
 class Probe(abc.ABC):
     """Records one diagnostic from the training step into in-graph buffers and writes them out.
 
-    Lifecycle: ``start`` (eager, once per ``fit``: create buffers). While the train step is traced
-    (or run eagerly), in order: ``on_step_start`` (the batch), ``on_layer_call`` (each leaf layer
+    Lifecycle: ``start`` (eager, once per traced train step: create buffers; later fits of the same
+    model and settings reuse the traces and the probe), ``begin_fit`` (each fit). While the train
+    step is traced (or run eagerly), in order: ``on_step_start`` (the batch), ``on_layer_call`` (each leaf layer
     call of the forward pass), ``before_apply`` / ``guard_apply`` / ``after_apply`` (around and of
     the optimizer update), ``step_signals`` (after the step, in its function), ``after_step`` (once
     the whole step has run, outside XLA). On the host: ``on_epoch_begin``, ``stop_reason`` after
@@ -127,6 +128,12 @@ class Probe(abc.ABC):
     @abc.abstractmethod
     def start(self, setup: ProbeSetup) -> None:
         """Creates the probe's buffers for a ``fit`` call."""
+
+    def begin_fit(self, setup: ProbeSetup) -> None:
+        """On the host, before the first step of every ``fit`` (right after ``start`` for the fit
+        that traced the step; alone for a later fit reusing those traces and these buffers):
+        resets what the probe tracks per fit. ``setup`` carries this fit's epoch, iterator and
+        ``warn``."""
 
     def on_step_start(self, data: Any, sampled: bool) -> None:
         """Runs at the start of the train step, with the batch it trains on (under several
@@ -161,10 +168,11 @@ class Probe(abc.ABC):
         ``None``."""
         return None
 
-    def after_step(self, step: Any, times: StepTimes) -> None:
+    def after_step(self, step: Any, times: StepTimes, data: Any) -> None:
         """Runs after each whole step, in the outer train function (never XLA-compiled).
 
-        ``step`` is the int64 number of the step that just ran.
+        ``step`` is the int64 number of the step that just ran, ``data`` its batch (under several
+        replicas: the first replica's share).
         """
 
     def needs_retrace(self) -> bool:

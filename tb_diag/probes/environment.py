@@ -36,12 +36,14 @@ class EnvironmentProbe(Probe):
     under_replicas = "the chief's environment, with the strategy and its replica count"
 
     def start(self, setup: ProbeSetup) -> None:
-        self._card = environment_card(setup.model, setup.input_iterator)
-        self._written = False
         # Keras' array adapter leaves the batch dimension unknown: the sampled step records it.
         self._batch_size = tf.Variable(0, dtype=tf.int64, trainable=False, name="tb_diag_batch_size")
         # Under several replicas the step sees one replica's share of the global batch.
         self._replicas = int(setup.model.distribute_strategy.num_replicas_in_sync) if setup.model is not None else 1
+
+    def begin_fit(self, setup: ProbeSetup) -> None:
+        self._card = environment_card(setup.model, setup.input_iterator)
+        self._written = False
 
     def on_step_start(self, data: Any, sampled: bool) -> None:
         first = next((t for t in tf.nest.flatten(data) if isinstance(t, tf.Tensor)), None)

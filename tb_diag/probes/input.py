@@ -71,6 +71,8 @@ class InputProbe(Probe):
     def start(self, setup: ProbeSetup) -> None:
         self._buffer = RingBuffer(self.name, (3,), setup.capacity, dtype=tf.float64)
         self._counter = setup.counter
+
+    def begin_fit(self, setup: ProbeSetup) -> None:
         # (first step, epoch) of every epoch begun in this fit, in order.
         self._epoch_starts = [(setup.counter.read() + 1, setup.epoch)]
         # When the last written step finished, and its number (to know a block follows it).
@@ -79,7 +81,7 @@ class InputProbe(Probe):
         self._pipeline = describe_pipeline(setup.input_iterator)
         self._pipeline_written = False
 
-    def after_step(self, step: Any, times: StepTimes) -> None:
+    def after_step(self, step: Any, times: StepTimes, data: Any) -> None:
         self._buffer.record(step, tf.stack([times.started, times.fetched, times.finished]))
 
     def on_epoch_begin(self, epoch: int) -> None:

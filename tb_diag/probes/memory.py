@@ -45,6 +45,11 @@ class MemoryProbe(Probe):
     source_factory: ClassVar[Callable[[], GpuSource]] = TensorFlowNvmlSource
 
     def start(self, setup: ProbeSetup) -> None:
+        # Input signatures the two traces have seen (kept with the traces, as they are).
+        self._signatures: dict[bool, set] = {False: set(), True: set()}
+        self._counter = setup.counter
+
+    def begin_fit(self, setup: ProbeSetup) -> None:
         self._epoch = setup.epoch
         self._fit_index = next(_FIT_NUMBERS)
         if setup.model is not None:
@@ -53,10 +58,8 @@ class MemoryProbe(Probe):
         gc.collect()
         rss = host_rss_bytes()
         _PROCESS_FITS.append({"fit_index": self._fit_index, "host_rss_bytes": rss, "live_models": len(_MODELS_SEEN)})
-        self._signatures: dict[bool, set] = {False: set(), True: set()}
-        self._traces: list[dict] = []
+        self._traces: list[dict] = []  # traces made during this fit
         self._traces_written = -1
-        self._counter = setup.counter
         self._warn = setup.warn
         self._profile_every, self._profile_steps = setup.memory_profile or (0, 0)
         self._capture = CaptureWindow()

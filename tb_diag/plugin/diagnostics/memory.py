@@ -159,8 +159,8 @@ def retrace_count(run: RunData) -> int:
     """Input signatures the train step was traced with in this run, beyond the first.
 
     Counted over all fits written to the run: Keras keeps one train function per model and
-    retraces it for each new signature (tb_diag itself traces fresh functions every fit, which is
-    not counted). Within a fit, Keras' data adapters give every batch one signature.
+    retraces it for each new signature (tb_diag's own traces, made once per model and setting,
+    are not counted). Within a fit, Keras' data adapters give every batch one signature.
     """
     listed, _ = traces(run)
     return max(0, len({entry["signature"] for entry in listed}) - 1)

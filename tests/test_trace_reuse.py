@@ -1,0 +1,126 @@
+"""A later fit of the same model reuses tb_diag's traced steps (counted, not timed), and still trains
+bit-identically to plain Keras and records every step."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+import standard_models  # noqa: E402
+from model_zoo import CountsTraces, KerasTrainFunction
+from tb_diag import DiagnosticsCallback
+from tb_diag.plugin.diagnostics.gradients import gradient_series
+from tb_diag.plugin.run_data import load_logdir
+from tb_diag.probes.gradients import GradientsProbe
+
+
+def fit(model, data, callbacks=(), epochs=1):
+    model.fit(*data, batch_size=32, epochs=epochs, shuffle=False, verbose=0, callbacks=list(callbacks))
+
+
+def counting_model(seed=3, **compile_options):
+    keras.utils.set_random_seed(seed)
+    model = CountsTraces()
+    model.compile(keras.optimizers.Adam(1e-2), "mse", **compile_options)
+    return model
+
+
+def recorded_steps(log_dir) -> list[int]:
+    (run,) = load_logdir(str(log_dir))
+    return gradient_series(run).steps.tolist()
+
+
+def test_a_later_fit_with_the_same_settings_traces_nothing_new(tmp_path, regression_data):
+    model = counting_model()
+    fit(model, regression_data, [DiagnosticsCallback(tmp_path)])
+    first = model.traces
+    assert first == 2  # the light and the sampled step, each once
+    fit(model, regression_data, [DiagnosticsCallback(tmp_path)])  # a new callback, same settings
+    callback = DiagnosticsCallback(tmp_path)
+    fit(model, regression_data, [callback])
+    fit(model, regression_data, [callback])  # the same callback again
+    assert model.traces == first
+    assert recorded_steps(tmp_path) == list(range(1, 4 * 8 + 1))
+
+
+def test_other_settings_or_a_new_compile_trace_again(tmp_path, regression_data):
+    model = counting_model()
+    fit(model, regression_data, [DiagnosticsCallback(tmp_path)])
+    fit(model, regression_data, [DiagnosticsCallback(tmp_path, sample_every_steps=5)])
+    assert model.traces == 4
+    model.compile(keras.optimizers.Adam(1e-2), "mse")
+    fit(model, regression_data, [DiagnosticsCallback(tmp_path, sample_every_steps=5)])
+    assert model.traces == 6
+    fit(model, regression_data, [DiagnosticsCallback(tmp_path, probes=["gradients"], sample_every_steps=5)])
+    assert model.traces == 8
+
+
+def test_between_fits_keras_runs_its_own_train_function_once_traced(tmp_path, regression_data):
+    model = counting_model()
+    keras_function = KerasTrainFunction()
+    fit(model, regression_data, [keras_function, DiagnosticsCallback(tmp_path)])
+    assert model.train_function is keras_function.function and "apply" not in model.optimizer.__dict__
+    traced = model.traces
+    fit(model, regression_data)
+    fit(model, regression_data)
+    assert model.traces == traced + 1  # Keras traced its own step once, as without tb_diag
+
+
+def test_refits_train_bit_identically_to_plain_keras(tmp_path, regression_data):
+    plain, observed = counting_model(), counting_model()
+    for round_ in range(3):
+        fit(plain, regression_data)
+        fit(observed, regression_data, [DiagnosticsCallback(tmp_path / "logs")] if round_ != 1 else [])
+        for a, b in zip(plain.get_weights(), observed.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    for a, b in zip(plain.optimizer.variables, observed.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    # The fit without tb_diag (steps 9..16) is not recorded; the next one continues after it.
+    assert recorded_steps(tmp_path / "logs") == list(range(1, 9)) + list(range(17, 25))
+
+
+def test_a_fit_whose_probe_failed_is_not_reused(tmp_path, regression_data, monkeypatch):
+    model = counting_model()
+    original = GradientsProbe.before_apply
+    monkeypatch.setattr(GradientsProbe, "before_apply", lambda self, update: 1 / 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit(model, regression_data, [DiagnosticsCallback(tmp_path)])
+    monkeypatch.setattr(GradientsProbe, "before_apply", original)
+    traced = model.traces
+    fit(model, regression_data, [DiagnosticsCallback(tmp_path / "again")])
+    assert model.traces == traced + 2
+    assert recorded_steps(tmp_path / "again") == list(range(9, 17))
+
+
+def _counting_train_step(model):
+    """Counts ``model.train_step`` runs (one per trace), by an instance attribute set before any fit."""
+    model.traces = 0
+    step = model.train_step
+
+    def train_step(data):
+        model.traces += 1
+        return step(data)
+
+    object.__setattr__(model, "train_step", train_step)
+
+
+@pytest.mark.parametrize("name", ["mobilenetv2", "transformer", "embedding"])
+def test_a_standard_architecture_is_traced_once_for_every_later_fit(tmp_path, name):
+    """keras.applications MobileNetV2, a Transformer encoder and a sparse-gradient embedding model
+    (small variants): two traces in the first fit, none in later ones, every step recorded."""
+    keras.utils.set_random_seed(0)
+    model, data = standard_models.build(name, keras, small=True)
+    standard_models.compile_model(model, keras)
+    _counting_train_step(model)
+    x, y = data.arrays(4 * data.batch_size)
+    for _ in range(3):
+        model.fit(x, y, batch_size=data.batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[DiagnosticsCallback(tmp_path)])
+    assert model.traces == 2
+    assert recorded_steps(tmp_path) == list(range(1, 13))
