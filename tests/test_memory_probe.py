@@ -130,7 +130,10 @@ def test_fitting_fresh_models_in_one_process_without_clear_session_shows_host_gr
 
 
 def test_changing_input_shapes_show_retraces_with_their_signatures(tmp_path):
-    """Fits on sequences of a new length each time (a curriculum, a notebook): every new signature is listed."""
+    """Fits on sequences of a new length each time (a curriculum, a notebook): the step is traced
+    for the first length, traced once more with the length relaxed (TensorFlow's reduce_retracing,
+    as in Keras' own train function), and the later lengths run that trace: both are listed, and
+    one retrace is no retracing problem."""
     rng = np.random.default_rng(0)
     model = keras.Sequential([keras.Input((None, 3)), keras.layers.Dense(4), keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(1)])
     model.compile("adam", "mse")
@@ -138,12 +141,11 @@ def test_changing_input_shapes_show_retraces_with_their_signatures(tmp_path):
         x, y = rng.normal(size=(64, length, 3)).astype("float32"), rng.normal(size=(64, 1)).astype("float32")
         model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[DiagnosticsCallback(tmp_path)])
     run = read_run(tmp_path)
-    assert memory.retrace_count(run) == 3
+    assert memory.retrace_count(run) == 1
     listed, _ = memory.traces(run)
     lengths = {entry["signature"].split(" float32")[0].split(", ")[1] for entry in listed}
-    assert lengths == {"4", "6", "9", "13"}
-    (finding,) = [f for f in memory.find(run) if f.id == "retracing"]
-    assert "bucket" in finding.remedy and "4 different input signatures" in finding.detail
+    assert lengths == {"4", "None"}
+    assert not [f for f in memory.find(run) if f.id == "retracing"]
 
 
 def test_fixed_shapes_give_no_retrace_finding(tmp_path, regression_data):

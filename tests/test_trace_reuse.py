@@ -114,13 +114,16 @@ def _counting_train_step(model):
 @pytest.mark.parametrize("name", ["mobilenetv2", "transformer", "embedding"])
 def test_a_standard_architecture_is_traced_once_for_every_later_fit(tmp_path, name):
     """keras.applications MobileNetV2, a Transformer encoder and a sparse-gradient embedding model
-    (small variants): two traces in the first fit, none in later ones, every step recorded."""
+    (small variants): traced in the first fit (light and sampled), not again in later ones, every
+    step recorded."""
     keras.utils.set_random_seed(0)
     model, data = standard_models.build(name, keras, small=True)
     standard_models.compile_model(model, keras)
     _counting_train_step(model)
     x, y = data.arrays(4 * data.batch_size)
+    traces = []
     for _ in range(3):
         model.fit(x, y, batch_size=data.batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[DiagnosticsCallback(tmp_path)])
-    assert model.traces == 2
+        traces.append(model.traces)
+    assert traces[0] >= 2 and traces[1] == traces[2] == traces[0]
     assert recorded_steps(tmp_path) == list(range(1, 13))
