@@ -7,6 +7,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from model_zoo import STYLES
 from tb_diag import DiagnosticsCallback, DiagnosticsWarning, schema
@@ -209,3 +210,18 @@ def test_large_outputs_estimate_the_distribution_from_a_sample_but_dead_units_an
     assert recorded[M["mean"]] == pytest.approx(first.mean(), rel=1e-5)
     assert recorded[M["std"]] == pytest.approx(first.std(), rel=1e-4)
     assert recorded[M["hist_0"]:].sum() == pytest.approx(1.0)
+
+
+def test_statistics_of_tensors_of_very_different_sizes_are_the_same_under_xla():
+    """All calls are reduced as one vector: under XLA too, whatever the sizes (a 150-layer model's
+    outputs range from 10 to 73 728 values per example)."""
+    from tb_diag.probes.activations import call_statistics
+
+    rng = np.random.default_rng(0)
+    tensors = [tf.constant(rng.normal(size=shape).astype("float32")) for shape in [(4, 3), (4, 50, 100), (4, 96, 96, 8), (4, 10)]]
+    kinds = ["relu", "tanh", "sigmoid", "softmax"]
+    eager = call_statistics(tensors, kinds, [False, False, False, True]).numpy()
+    compiled = tf.function(lambda *ts: call_statistics(list(ts), kinds, [False, False, False, True]), jit_compile=True)(*tensors).numpy()
+    np.testing.assert_allclose(compiled, eager, rtol=1e-4, atol=1e-6)
+    flat = tensors[2].numpy()[:1].ravel()  # 73 728 values per example: the first example is the sample
+    assert eager[2, M["mean"]] == pytest.approx(flat.mean(), rel=1e-4)

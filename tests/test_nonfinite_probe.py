@@ -349,3 +349,14 @@ def test_a_failing_nan_probe_is_disabled_and_training_is_unchanged(tmp_path, mon
     assert int(observed.optimizer.iterations.numpy()) == STEPS
     run = load_logdir(str(tmp_path))[0]
     assert run.families["gradients"].steps.size == STEPS  # the other probes kept recording
+
+
+def test_layer_counts_are_the_same_under_xla_for_tensors_of_very_different_sizes():
+    from tb_diag.probes.nonfinite import layer_stats
+
+    tensors = [tf.constant([1.0, np.nan, np.inf]), tf.fill([96, 96, 8], -2.0), tf.constant([[-np.inf, 3.0]]), tf.constant([0.5], tf.float64)]
+    layers = [0, 1, 0, 2]
+    eager = layer_stats(tensors, layers, 3).numpy()
+    compiled = tf.function(lambda *ts: layer_stats(list(ts), layers, 3), jit_compile=True)(*tensors).numpy()
+    np.testing.assert_array_equal(compiled, eager)
+    np.testing.assert_array_equal(eager, [[1, 1, 1, 3.0], [0, 0, 0, 2.0], [0, 0, 0, 0.5]])

@@ -26,6 +26,7 @@ import tensorflow as tf
 from tb_diag import schema
 from tb_diag.core.hooks import InstanceMethodPatch
 from tb_diag.core.ring_buffer import RingBuffer
+from tb_diag.core.segments import concat_with_segments
 from tb_diag.core.writer import SummaryWriter
 from tb_diag.plugin.diagnostics.nonfinite import PHASES, describe_event
 from tb_diag.probes.base import ApplyStep, LayerCall, Probe, ProbeSetup
@@ -646,14 +647,14 @@ def layer_stats(tensors: list[Any], layer_ids: list[int], layer_count: int) -> A
         return tf.zeros([layer_count, len(STATS)])
     groups: dict[Any, tuple[list[Any], list[int]]] = {}
     for tensor, layer in zip(tensors, layer_ids):
-        values = tf.reshape(tf.stop_gradient(_values(tensor)), [-1])
+        values = tf.stop_gradient(_values(tensor))
         flats, ids = groups.setdefault(values.dtype, ([], []))
         flats.append(values)
         ids.append(layer)
     parts = []
     for flats, ids in groups.values():
-        values = tf.concat(flats, 0) if len(flats) > 1 else flats[0]
-        segments = tf.repeat(tf.constant(ids, tf.int32), tf.stack([tf.size(f) for f in flats]))
+        values, positions = concat_with_segments(flats)
+        segments = tf.gather(tf.constant(ids, tf.int32), positions)
         count = lambda mask: tf.math.unsorted_segment_sum(tf.cast(mask, tf.float32), segments, layer_count)  # noqa: E731
         infinite = tf.math.is_inf(values)
         finite_abs = tf.where(tf.math.is_finite(values), tf.abs(values), tf.zeros_like(values))
