@@ -10,6 +10,7 @@ import pytest
 
 from model_zoo import STYLES, CountsTraces, KerasTrainFunction, sequential
 from tb_diag import DiagnosticsCallback, DiagnosticsWarning
+from tb_diag.probes import PROBES
 from tb_diag.probes import input as input_probe
 from tb_diag.probes.gradients import GradientsProbe
 from tb_diag.probes.input import InputProbe
@@ -28,12 +29,27 @@ def assert_same_weights(a, b):
         np.testing.assert_array_equal(left, right)
 
 
+# The subclassed model adds its own weight to a layer's output (`out(h) + offset`). On the
+# activations probe's sampled steps that output has a second reader, so TensorFlow's graph
+# optimizer (its arithmetic rewrite of add chains, checked by turning it off) cannot rewrite that
+# add as it does in plain `fit`, and those steps round differently in the last bit. Without XLA
+# this one case is compared to 1e-5, and bit for bit without the activations probe.
+ROUNDS_DIFFERENTLY = {("subclassed", False)}
+
+
 @pytest.mark.parametrize("style", sorted(STYLES))
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_training_result_is_bit_identical_with_and_without_the_callback(tmp_path, regression_data, style, jit_compile):
     plain = train(STYLES[style], regression_data, [], jit_compile=jit_compile)
     observed = train(STYLES[style], regression_data, [DiagnosticsCallback(tmp_path)], jit_compile=jit_compile)
-    assert_same_weights(plain, observed)
+    if (style, jit_compile) not in ROUNDS_DIFFERENTLY:
+        assert_same_weights(plain, observed)
+        return
+    for left, right in zip(plain.get_weights(), observed.get_weights(), strict=True):
+        np.testing.assert_allclose(left, right, rtol=1e-5, atol=1e-7)
+    others = [name for name in PROBES if name != "activations"]
+    without_activations = train(STYLES[style], regression_data, [DiagnosticsCallback(tmp_path / "others", probes=others)], jit_compile=jit_compile)
+    assert_same_weights(plain, without_activations)
 
 
 # (Keras cannot restore a subclassed model's optimizer state from .keras with or without us.)
