@@ -9,8 +9,9 @@ at all. The optimizer's writes to the model's weights are held back until the wr
 known to be finite, so an update that would make them non-finite never lands.
 
 Which layer of the forward pass went non-finite first is found on the host, after the execution,
-and only for a bad step: the outer train function keeps that step's model input, and the forward
-pass runs again on it, eagerly, with the layer calls observed. Nothing of that is in the traced
+and only for a bad step: the rare branch keeps that step's model input (under XLA, which cannot
+change a variable's shape, the outer train function does), and the forward pass runs again on it,
+eagerly, with the layer calls observed. Nothing of that is in the traced
 step, so a healthy run never traces, compiles or runs it (on a 150-layer model, tracing a second
 forward pass into the step cost about as much as tracing the step itself).
 """
@@ -117,6 +118,10 @@ class NonfiniteProbe(Probe):
             )
             # The model input of the captured bad step, for the forward pass on the host.
             self._kept_input = KeptInput.for_iterator(setup.input_iterator) if setup.replicas == 1 else None
+        # Outside XLA the rare branch keeps the model input itself; an XLA-compiled step cannot
+        # change a variable's shape, so there the outer train loop keeps it (one check per step).
+        self._keep_in_step = not setup.model.jit_compile
+        self._x: list[Any] | None = None
 
     def begin_fit(self, setup: ProbeSetup) -> None:
         self._warn = setup.warn
@@ -138,6 +143,7 @@ class NonfiniteProbe(Probe):
 
     def on_step_start(self, data: Any, sampled: bool) -> None:
         self._batch = batch_tensors(data)
+        self._x = _model_input(data) if self._kept_input is not None and self._keep_in_step else None
 
     def before_apply(self, update: ApplyStep) -> Any:
         """With several replicas only (``guard_apply`` otherwise): the screen and, on a bad step,
@@ -205,6 +211,10 @@ class NonfiniteProbe(Probe):
         and cost ~9% of a small CNN's step, every step).
         """
         self._add_rows(batch)
+        x, self._x = self._x, None
+        if x is not None and self._kept_input.matches(x):
+            # Only for the first bad step the host has not looked at yet.
+            tf.cond(self._captured, lambda: tf.constant(0), lambda: _ran(lambda: self._kept_input.keep(x, update.step)))
         rows, layers, phase = self._statistics(update, batch)
         if self._loss_scaled:
             # Gradients alone are a loss-scale overflow: the LossScaleOptimizer's business.
@@ -399,12 +409,11 @@ class NonfiniteProbe(Probe):
         return {SIGNAL_STOPPED: self._stopped.read_value(), SIGNAL_BAD_STEPS: self._bad_count.read_value()}
 
     def after_step(self, step: Any, times: Any, data: Any) -> None:
-        """Outside XLA, after each step: keeps the model input of the step just captured as bad
-        (one comparison per step; the copy happens only for that step)."""
-        if self._kept_input is None:
+        """With an XLA-compiled step, in the outer loop after each step: keeps the model input of
+        the step just captured as bad (one comparison per step; the copy only for that step)."""
+        if self._kept_input is None or self._keep_in_step:
             return
-        x = data[0] if isinstance(data, (tuple, list)) and data else data
-        values = tf.nest.flatten(x)
+        values = _model_input(data)
         if not self._kept_input.matches(values):
             return
         captured_now = tf.logical_and(self._captured, tf.equal(tf.cast(self._meta[0], tf.int64), step))
@@ -584,6 +593,11 @@ class KeptInput:
         if int(self._step.numpy()) != step:
             return None
         return tf.nest.pack_sequence_as(self._structure, [tf.convert_to_tensor(v.numpy()) for v in self._values])
+
+
+def _model_input(data: Any) -> list[Any]:
+    """The batch's ``x``, flattened."""
+    return tf.nest.flatten(data[0] if isinstance(data, (tuple, list)) and data else data)
 
 
 def _named_calls(calls: list[LayerCall]) -> list[tuple[str, str, list[Any], list[Any]]]:
