@@ -54,8 +54,11 @@ class MemoryProbe(Probe):
         self._fit_index = next(_FIT_NUMBERS)
         if setup.model is not None:
             _MODELS_SEEN.add(setup.model)
-        # Once per fit: models that are only garbage in reference cycles should not count as alive.
-        gc.collect()
+        # Models that are only garbage in reference cycles should not count as alive. A collection
+        # takes ~0.5 s in a process holding a large model, so it runs only when another model is
+        # listed (refitting the same model, the common case, needs none).
+        if any(model is not setup.model for model in list(_MODELS_SEEN)):
+            gc.collect()
         rss = host_rss_bytes()
         _PROCESS_FITS.append({"fit_index": self._fit_index, "host_rss_bytes": rss, "live_models": len(_MODELS_SEEN)})
         self._traces: list[dict] = []  # traces made during this fit
