@@ -63,8 +63,9 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         ``<log_dir>/train``.
       flush_every_steps: how many training steps are buffered in the graph between two writes.
       sample_every_steps: how often the sampled measurements (weight norms, update ratios,
-        activation statistics) are taken, from the second step of each fit; 1 = every step. With ``steps_per_execution = k`` the sampled trace runs for whole
-        executions, every ``max(1, sample_every_steps // k)`` executions.
+        activation statistics) are taken, from the second step of each fit; 1 = every step. With
+        ``steps_per_execution = k`` the sampled trace runs for whole executions, every
+        ``max(1, sample_every_steps // k)`` executions, from the second.
       probes: names of the probes to run (default: all of ``tb_diag.probes.PROBES``).
       profile_memory_every_steps: opt-in: every this many steps, run TensorFlow's profiler for
         ``profile_memory_steps`` steps and keep only the BFC allocators' fragmentation figures
@@ -271,13 +272,13 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         kept graphs). Steps go on after the last one counted, even if the model trained without
         tb_diag in between. The probes' per-fit state is set at the first execution."""
         self._counter = traced.counter
-        self._layer_of_variable = traced.layer_of_variable
+        self._layer_of_variable = traced.layers.layer_of_variable
         self._probes = list(traced.probes)
         with self._guard("setup"):
             iterations = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
             self._counter.advance_to(max(iterations, self._counter.read()))
             self._last_written_step = self._counter.read()
-            self._writer.write_layers(self._last_written_step, list(map_layers(self.model).paths))
+            self._writer.write_layers(self._last_written_step, list(traced.layers.paths))
             self._batch_watchers = self._probes_with("on_train_batch_end")
             self._stoppers = self._probes_with("stop_reason")
 
@@ -420,7 +421,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             self._stoppers = self._probes_with("stop_reason")
             self._traced.probes = list(self._probes)
             self._traced.counter = self._counter
-            self._traced.layer_of_variable = self._layer_of_variable
+            self._traced.layers = layers
 
     def _probe_setup(self, layers: Any) -> ProbeSetup:
         return ProbeSetup(
@@ -439,7 +440,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
 
     def _begin_probes(self) -> None:
         """A fit reusing earlier traces: each probe resets its host-side state for this fit."""
-        setup = self._probe_setup(map_layers(self.model))
+        setup = self._probe_setup(self._traced.layers)
         for probe in list(self._probes):
             with self._guard(probe.name):
                 probe.begin_fit(setup)

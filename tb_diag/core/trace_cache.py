@@ -33,7 +33,7 @@ class TracedSteps:
       traces: ``{sampled: train function}``, traced on first use.
       probes: the started probes (their in-graph buffers are captured by ``traces``).
       counter: the in-graph step counter.
-      layer_of_variable: ``id(variable) -> layer index`` the probes were started with.
+      layers: the ``LayerMap`` the probes were started with.
       reusable: set at the end of a fit whose probes all ran without failing; only then is the
         entry lent again (a probe that failed mid-trace may have left a trace without its ops).
     """
@@ -43,7 +43,7 @@ class TracedSteps:
     traces: dict[bool, Any] = dataclasses.field(default_factory=dict)
     probes: list[Any] = dataclasses.field(default_factory=list)
     counter: Any = None
-    layer_of_variable: dict[int, int] = dataclasses.field(default_factory=dict)
+    layers: Any = None
     reusable: bool = False
 
 
