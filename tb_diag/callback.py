@@ -466,7 +466,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         if self._traced is not None:
             # Lent to the next fit only if every probe ran to the end (a probe that failed while
             # the step was traced may have left a trace without its ops).
-            self._traced.reusable = bool(self._traced.probes) and not self._failed_this_fit
+            self._traced.reusable = self._traced.counter is not None and not self._failed_this_fit
             self._traced.owner = None
             if not self._traced.reusable:
                 trace_cache.forget(self.model)

@@ -49,6 +49,13 @@ def test_a_later_fit_with_the_same_settings_traces_nothing_new(tmp_path, regress
     assert recorded_steps(tmp_path) == list(range(1, 4 * 8 + 1))
 
 
+def test_without_probes_a_later_fit_traces_nothing_new_either(tmp_path, regression_data):
+    model = counting_model()
+    for _ in range(2):
+        fit(model, regression_data, [DiagnosticsCallback(tmp_path, probes=[])])
+    assert model.traces == 2
+
+
 def test_other_settings_or_a_new_compile_trace_again(tmp_path, regression_data):
     model = counting_model()
     fit(model, regression_data, [DiagnosticsCallback(tmp_path)])
