@@ -517,7 +517,7 @@ class NonfiniteProbe(Probe):
             for variable, value in state:
                 variable.assign(value)
         return [
-            {"name": name, "layer": layer, "in": _numpy_stats(inputs), "out": _numpy_stats(outputs)}
+            {"name": name, "layer": layer, "in": _stats_dict(nonfinite_stats(inputs).numpy()), "out": _stats_dict(nonfinite_stats(outputs).numpy())}
             for name, layer, inputs, outputs in calls
         ]
 
@@ -722,21 +722,6 @@ def _float_tensors(structure: Any) -> list[Any]:
 
 def _tf_variable(variable: Any) -> Any:
     return variable.value if isinstance(variable, keras.Variable) else variable
-
-
-def _numpy_stats(tensors: list[Any]) -> dict:
-    """``STATS`` of eager tensors together, as ``_stats_dict`` gives them."""
-    nan = posinf = neginf = 0
-    max_abs = 0.0
-    for tensor in tensors:
-        values = np.asarray(tensor.numpy(), dtype=np.float64).ravel()
-        nan += int(np.isnan(values).sum())
-        posinf += int(np.isposinf(values).sum())
-        neginf += int(np.isneginf(values).sum())
-        finite = values[np.isfinite(values)]
-        if finite.size:
-            max_abs = max(max_abs, float(np.abs(finite).max()))
-    return {"nan": nan, "posinf": posinf, "neginf": neginf, "max_abs": max_abs}
 
 
 def _has_nonfinite(stats: dict) -> bool:
