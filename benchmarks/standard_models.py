@@ -15,6 +15,8 @@ Models (``MODELS``), full size / ``small=True``:
   residual + LayerNormalization, feed-forward, residual + LayerNormalization), average pooling,
   logits. 64 tokens of a 5,000 vocabulary, width 128 / 16 tokens of 1,000, width 32.
 * ``lstm``: Embedding(5000, 64) → LSTM(64) → logits / Embedding(1000, 16) → LSTM(16).
+* ``gru``: Embedding(5000, 64) → Bidirectional(GRU(64), return_sequences) → GRU(64) → logits /
+  the same at width 16 on 1,000 ids.
 * ``embedding``: Embedding(200,000, 64) on 16 ids → average pooling → Dense(64, relu) → logits
   (20,000 ids when small). Its gradient is an ``IndexedSlices`` on TensorFlow.
 
@@ -48,7 +50,7 @@ import dataclasses
 import functools
 from typing import Any
 
-MODELS = ("mobilenetv2", "resnet50", "efficientnetb0", "densenet121", "transformer", "lstm", "embedding")
+MODELS = ("mobilenetv2", "resnet50", "efficientnetb0", "densenet121", "transformer", "lstm", "gru", "embedding")
 IMAGE_MODELS = ("mobilenetv2", "resnet50", "efficientnetb0", "densenet121")
 
 IMAGE_CLASSES = 10
@@ -146,14 +148,18 @@ def build(name: str, keras: Any, small: bool = False) -> tuple[Any, SyntheticDat
         length, vocab, width = (16, 1_000, 32) if small else (64, 5_000, 128)
         data = SyntheticData("tokens", (length,), TEXT_CLASSES, batch_size=32 if small else 64, vocab=vocab)
         return _transformer(keras, data, width, heads=2 if small else 4, key_dim=16 if small else 32), data
-    if name == "lstm":
+    if name in ("lstm", "gru"):
         length, vocab, width = (16, 1_000, 16) if small else (64, 5_000, 64)
         data = SyntheticData("tokens", (length,), TEXT_CLASSES, batch_size=32 if small else 64, vocab=vocab)
         tokens = keras.Input(data.shape, dtype="int32", name="tokens")
         x = keras.layers.Embedding(vocab, width, name="embedding")(tokens)
-        x = keras.layers.LSTM(width, name="lstm")(x)
+        if name == "lstm":
+            x = keras.layers.LSTM(width, name="lstm")(x)
+        else:
+            x = keras.layers.Bidirectional(keras.layers.GRU(width, return_sequences=True), name="bigru")(x)
+            x = keras.layers.GRU(width, name="gru")(x)
         logits = keras.layers.Dense(data.classes, dtype="float32", name="logits")(x)
-        return keras.Model(tokens, logits, name="lstm_classifier"), data
+        return keras.Model(tokens, logits, name=f"{name}_classifier"), data
     vocab = 20_000 if small else 200_000
     data = SyntheticData("tokens", (16,), TEXT_CLASSES, batch_size=32 if small else 64, vocab=vocab)
     tokens = keras.Input(data.shape, dtype="int32", name="tokens")

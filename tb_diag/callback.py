@@ -63,9 +63,12 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         ``<log_dir>/train``.
       flush_every_steps: how many training steps are buffered in the graph between two writes.
       sample_every_steps: how often the sampled measurements (weight norms, update ratios,
-        activation statistics) are taken, from the second step of each fit; 1 = every step. With
+        activation statistics) are taken: the second step the model trains with tb_diag, then every
+        this many, counted across fits (a later fit of the same model goes on with the schedule
+        rather than sampling its own second step); 1 = every step. With
         ``steps_per_execution = k`` the sampled trace runs for whole executions, every
-        ``max(1, sample_every_steps // k)`` executions, from the second.
+        ``max(1, sample_every_steps // k)`` executions, from the second. A fit shorter than this may
+        therefore have no sampled step.
       probes: names of the probes to run (default: all of ``tb_diag.probes.PROBES``).
       profile_memory_every_steps: opt-in: every this many steps, run TensorFlow's profiler for
         ``profile_memory_steps`` steps and keep only the BFC allocators' fragmentation figures
@@ -160,7 +163,6 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self._steps_per_execution = 1
         self._run_dir = ""
         self._tracing_sampled = False
-        self._executions = 0
         self._epoch = 0
         self._input_iterator: Any = None
         self._warned: set[str] = set()
@@ -335,7 +337,6 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         if not traced.traces:
             traced.traces = self._fresh_traces()
         every = max(1, self.sample_every_steps // self._steps_per_execution)
-        self._executions = 0
         self._input_iterator = None
 
         def train_function(iterator: Any) -> Any:
@@ -349,10 +350,12 @@ class DiagnosticsCallback(keras.callbacks.Callback):
                     with self._guard("setup"):
                         self._build_optimizer()
                         self._start_probes()
-            # The first execution is light (the first step waits for one trace only), the second
-            # sampled (so even a short fit has the sampled values), then every `every`-th.
-            self._tracing_sampled = every == 1 or (self._executions >= 1 and (self._executions - 1) % every == 0)
-            self._executions += 1
+            # The model's first execution is light (its first step waits for one trace only), the
+            # second sampled, then every `every`-th, counted over all the fits these traces ran:
+            # a loop of short fits samples as one long fit would, not once more per fit.
+            executions = traced.executions
+            self._tracing_sampled = every == 1 or (executions >= 1 and (executions - 1) % every == 0)
+            traced.executions += 1
             outputs = traced.traces[self._tracing_sampled](iterator)
             if isinstance(outputs, dict) and any(key.startswith(SIGNAL_PREFIX) for key in outputs):
                 self._signals = {key: value for key, value in outputs.items() if key.startswith(SIGNAL_PREFIX)}

@@ -1,6 +1,7 @@
 """``tb-diag``: the findings of a log dir in the terminal, and a CI gate.
 
-Exit codes: ``report`` 0; ``check`` 1 if any run has an error-level finding, else 0. Both: 2 for
+Exit codes: ``report`` 0; ``check`` 1 if any run has an error-level root cause (a finding that is
+not a consequence of another, see ``tb_diag.plugin.causes``), else 0. Both: 2 for
 bad usage, a log dir that cannot be read, or a log dir without tb_diag data (a gate must not pass
 because the callback was never attached).
 """
@@ -14,6 +15,7 @@ import sys
 import textwrap
 from typing import Sequence, TextIO
 
+from tb_diag.plugin.diagnostics.environment import REMEDY as REPRODUCIBILITY_REMEDY
 from tb_diag.plugin.report import json_safe, report_document
 from tb_diag.plugin.run_data import load_logdir
 
@@ -45,8 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     print_report(document, sys.stdout)
     if args.command == "check":
-        errors = sum(f["severity"] == "error" for run in document["runs"] for f in run["findings"])
-        print(f"tb-diag check: {errors} error-level finding(s)")
+        # Root causes: the NaN/Inf that ends a gradient explosion is one problem, not two.
+        errors = sum(f["severity"] == "error" and f.get("caused_by") is None for run in document["runs"] for f in run["findings"])
+        print(f"tb-diag check: {errors} error-level root cause(s)")
         return EXIT_FINDINGS if errors else EXIT_OK
     return EXIT_OK
 
@@ -67,10 +70,22 @@ def print_report(document: dict, out: TextIO) -> None:
             where = "".join(
                 [f" at step {finding['step']}" if finding["step"] is not None else "", f" in '{finding['layer']}'" if finding["layer"] else ""]
             )
-            print(f"  {finding['severity'].upper()} {finding['id']}{where}: {finding['title']}", file=out)
+            # A consequence is listed, indented, under its root cause (the report orders them so).
+            cause = finding.get("caused_by")
+            indent = "      " if cause else "  "
+            prefix = f"consequence of {cause}: " if cause else ""
+            print(f"{indent}{prefix}{finding['severity'].upper()} {finding['id']}{where}: {finding['title']}", file=out)
             for label, text in (("", finding["detail"]), ("fix: ", finding["remedy"])):
-                print(textwrap.fill(label + text, width=100, initial_indent="    ", subsequent_indent="      "), file=out)
+                if cause and label:
+                    continue  # the cause's remedy is the fix
+                print(textwrap.fill(label + text, width=100, initial_indent=indent + "  ", subsequent_indent=indent + "    "), file=out)
         print(file=out)
+    not_reproducible = document.get("not_reproducible") or {}
+    if not_reproducible:
+        print(f"{len(not_reproducible)} of the runs cannot be reproduced exactly: part of any difference between them can be chance:", file=out)
+        for run, why in not_reproducible.items():
+            print(textwrap.fill(f"{run}: {why}", width=100, initial_indent="  ", subsequent_indent="    "), file=out)
+        print(textwrap.fill("fix: " + REPRODUCIBILITY_REMEDY, width=100, initial_indent="  ", subsequent_indent="    "), file=out)
     differing = document.get("environment_mismatches") or {}
     if differing:
         print("environments differ between runs:", file=out)

@@ -57,6 +57,13 @@ def test_saturation_is_judged_only_for_bounded_activations():
     assert [f.layer for f in found] == ["s"]
 
 
+def test_a_saturated_output_layer_is_a_confident_classifier_not_a_finding():
+    # ResNet50 / DenseNet121 ending in softmax: after a few hundred steps most rows are > 0.99.
+    rows = np.stack([np.stack([row(saturation=0.8), row(saturation=0.9)]) for _ in range(8)])
+    series = activations.activation_series(run_with([layer("hidden", "tanh"), layer("predictions", "softmax")], rows))
+    assert [f.layer for f in activations.saturated_activation(series)] == ["hidden"]
+
+
 def test_activation_std_growing_100x_is_an_explosion():
     rows = np.stack([np.stack([row(std=1.0 * 2 ** (i / 2))]) for i in range(20)])  # ~1.0 -> ~860
     found = activations.activation_explosion(activations.activation_series(run_with([layer("grow", "linear")], rows)))

@@ -189,8 +189,12 @@ def test_layers_that_cannot_be_wrapped_disable_only_the_activations_probe(tmp_pa
     assert "call" not in observed.layers[0].__dict__  # the wrapper installed before the failure is gone
 
 
-def test_large_outputs_estimate_the_distribution_from_a_sample_but_dead_units_and_max_from_the_batch(tmp_path):
-    """A conv output of 5408 values per example: mean/std from the first example(s), dead units and max exact."""
+def test_large_outputs_are_sampled_across_the_example_and_dead_units_read_the_first_examples(tmp_path):
+    """A conv output of 5408 values per example (more than SAMPLE_VALUES): mean/std from every 3rd
+    value of the first example (a stride coprime with the 8 channels, so every channel is in it);
+    dead units and max from the first DEAD_MIN_EXAMPLES examples of the batch."""
+    from tb_diag.probes.activations import DEAD_MIN_EXAMPLES, SAMPLE_VALUES
+
     rng = np.random.default_rng(1)
     x = rng.normal(size=(16, 28, 28, 1)).astype("float32")
     y = rng.normal(size=(16, 1)).astype("float32")
@@ -203,12 +207,15 @@ def test_large_outputs_estimate_the_distribution_from_a_sample_but_dead_units_an
     model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[DiagnosticsCallback(tmp_path, sample_every_steps=1)])
     series = activations.activation_series(read_run(tmp_path))
     recorded = series.values[series.calls.index("conv"), 0]
-    units = expected.reshape(-1, 8)
-    assert recorded[M["dead_fraction"]] == pytest.approx(1 - np.mean((units > 0).any(axis=0)))
-    assert recorded[M["max"]] == pytest.approx(expected.max(), rel=1e-6)
-    first = expected[:1]  # 8192 // 5408 = 1 example
-    assert recorded[M["mean"]] == pytest.approx(first.mean(), rel=1e-5)
-    assert recorded[M["std"]] == pytest.approx(first.std(), rel=1e-4)
+    assert 26 * 26 * 8 > SAMPLE_VALUES and DEAD_MIN_EXAMPLES == 8
+    first_examples = expected[:8].reshape(-1, 8)
+    assert recorded[M["dead_fraction"]] == pytest.approx(1 - np.mean((first_examples > 0).any(axis=0)))
+    assert recorded[M["max"]] == pytest.approx(expected[:8].max(), rel=1e-6)
+    sample = expected[0].ravel()[::3]  # stride 2 shares a factor with the 8 channels: 3
+    assert set(np.arange(sample.size) * 3 % 8) == set(range(8))  # every channel is sampled
+    assert recorded[M["mean"]] == pytest.approx(sample.mean(), rel=1e-5)
+    assert recorded[M["std"]] == pytest.approx(sample.std(), rel=1e-4)
+    assert recorded[M["zero_fraction"]] == pytest.approx(np.mean(sample == 0))
     assert recorded[M["hist_0"]:].sum() == pytest.approx(1.0)
 
 
@@ -223,5 +230,5 @@ def test_statistics_of_tensors_of_very_different_sizes_are_the_same_under_xla():
     eager = call_statistics(tensors, kinds, [False, False, False, True]).numpy()
     compiled = tf.function(lambda *ts: call_statistics(list(ts), kinds, [False, False, False, True]), jit_compile=True)(*tensors).numpy()
     np.testing.assert_allclose(compiled, eager, rtol=1e-4, atol=1e-6)
-    flat = tensors[2].numpy()[:1].ravel()  # 73 728 values per example: the first example is the sample
+    flat = tensors[2].numpy()[0].ravel()[::19]  # 73 728 values per example: a stride of 18 made coprime with the 8 channels
     assert eager[2, M["mean"]] == pytest.approx(flat.mean(), rel=1e-4)

@@ -54,6 +54,11 @@ def test_tab_draws_one_heatmap_row_per_layer_and_shows_the_findings(demo_logdir)
     assert os.path.getsize(os.path.join(ARTIFACTS, "memory_panel.png")) > 10_000
     ids = [f["id"] for f in result["findings"]]
     assert ids[0] == "exploding_gradients" and "clipnorm" in result["findings"][0]["text"]
+    # Root cause first: the NaN/Inf event and the dead layers are listed inside the explosion.
+    assert result["consequences"][0] == {"id": "nonfinite", "causedBy": "exploding_gradients"}
+    assert {c["causedBy"] for c in result["consequences"]} == {"exploding_gradients"}
+    # Compared runs without op determinism: the comparison says so once, not a note on every run.
+    assert len(result["notReproducible"]) == 1 and "2 of the 2 runs cannot be reproduced exactly" in result["notReproducible"][0]
     # With the starved run ticked too, its input_bound warning is listed after the error.
     assert "input_bound" in ids and "workers=4" in result["bodyText"]
     assert {p["run"]: p["points"] for p in result["inputPoints"]} == {"exploding/train": 116, "starved/train": 116}

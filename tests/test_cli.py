@@ -36,27 +36,32 @@ def test_report_json_follows_the_documented_shape(demo_logdir):
     assert set(runs) == {"exploding/train", "healthy/train", "nan/train", "starved/train", "unscaled/train", "vanishing/train"}
     healthy = runs["healthy/train"]
     assert set(healthy) >= {"run", "steps", "layers", "gradients", "findings"}
-    # Tiny steps may make fetching batches a noticeable share (an info finding), never worse.
-    assert healthy["steps"] == 116 and [f for f in healthy["findings"] if f["severity"] != "info"] == []
+    # A healthy run has nothing to say: no warning, and no info note that shows on every run.
+    assert healthy["steps"] == 116 and healthy["findings"] == []
     assert set(healthy["gradients"]["output"]) == {"last", "min", "max"}
     assert runs["exploding/train"]["gradients"]["hidden_1"]["max"] == "NaN"
     finding = runs["exploding/train"]["findings"][0]
-    assert set(finding) == {"id", "severity", "step", "layer", "title", "detail", "remedy", "diagnostic"}
-    assert finding["diagnostic"] == "gradients"
+    assert set(finding) == {"id", "severity", "step", "layer", "title", "detail", "remedy", "diagnostic", "caused_by"}
+    assert finding["diagnostic"] == "gradients" and finding["caused_by"] is None
+    # Root cause first: the NaN/Inf that ends the explosion, and the dead units after it, follow from it.
+    consequences = runs["exploding/train"]["findings"][1:]
+    assert consequences and all(f["caused_by"] == "exploding_gradients" for f in consequences)
+    assert consequences[0]["id"] == "nonfinite"
     # The health summary: one line per diagnostic, worst first.
     overview = runs["nan/train"]["overview"]
-    assert overview[0] == {"diagnostic": "nonfinite", "label": "NaN/Inf", "status": "error", "findings": 1,
+    assert overview[0] == {"diagnostic": "nonfinite", "label": "NaN/Inf", "status": "error", "findings": 1, "root_causes": 1,
                            "text": "first at step 41 (forward, 'log_features'); update stopped; 1 step(s) with NaN/Inf"}
     assert [line["status"] for line in overview] == sorted((line["status"] for line in overview), key=["error", "warning", "info", "ok"].index)
-    assert {"diagnostic": "nonfinite", "label": "NaN/Inf", "status": "ok", "findings": 0, "text": "no NaN/Inf"} in healthy["overview"]
+    assert {"diagnostic": "nonfinite", "label": "NaN/Inf", "status": "ok", "findings": 0, "root_causes": 0, "text": "no NaN/Inf"} in healthy["overview"]
     unscaled = runs["unscaled/train"]
     assert set(unscaled["activations"]["input"]) == {"mean", "std", "zero_fraction", "dead_fraction", "saturation", "step"}
     assert {"unnormalized_inputs", "dead_relu"} <= {f["id"] for f in unscaled["findings"]}
     starved = runs["starved/train"]["input"]
     assert {"wait_fraction", "verdict", "step_p50_s", "step_p95_s"} <= set(starved)
     assert starved["verdict"] == "highly" and starved["pipeline"]["python"] is True
-    assert [f["id"] for f in runs["starved/train"]["findings"]] == ["input_bound", "nondeterministic_setup"]
+    assert [f["id"] for f in runs["starved/train"]["findings"]] == ["input_bound"]
     assert runs["starved/train"]["environment"]["seed"] == 0  # the demo seeds; op determinism is off
+    assert document["not_reproducible"]["starved/train"] == "op determinism is off"
     assert healthy["nonfinite"] is None
     nan = runs["nan/train"]["nonfinite"]
     assert {key: nan[key] for key in ("step", "epoch", "phase", "layer", "action")} == {
@@ -65,12 +70,14 @@ def test_report_json_follows_the_documented_shape(demo_logdir):
     assert "returned 1 -Inf" in nan["detail"] and runs["nan/train"]["steps"] == 41
 
 
-def test_check_fails_only_on_error_level_findings(demo_logdir, tmp_path):
-    assert tb_diag("check", str(demo_logdir)).returncode == 1
+def test_check_fails_only_on_error_level_root_causes(demo_logdir, tmp_path):
+    result = tb_diag("check", str(demo_logdir))
+    # exploding (its NaN and dead units are consequences) and nan: two root causes, not six errors.
+    assert result.returncode == 1 and "2 error-level root cause(s)" in result.stdout
     for name in ("healthy", "vanishing"):  # a warning alone does not fail the gate
         shutil.copytree(demo_logdir / name, tmp_path / name)
     result = tb_diag("check", str(tmp_path))
-    assert result.returncode == 0 and "0 error-level finding(s)" in result.stdout
+    assert result.returncode == 0 and "0 error-level root cause(s)" in result.stdout
 
 
 @pytest.mark.parametrize(

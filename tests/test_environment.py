@@ -1,7 +1,8 @@
-"""The environment card: what a run was trained with, the mismatch between runs, and its finding."""
+"""The environment card: what a run was trained with, the mismatch between runs, and whether compared runs can be reproduced."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ import pytest
 from tensorflow.python.eager import context
 
 from tb_diag import DiagnosticsCallback
+from tb_diag.cli import print_report
 from tb_diag.plugin.diagnostics import environment
 from tb_diag.plugin.report import report_document
 from tb_diag.plugin.run_data import load_logdir
@@ -44,16 +46,25 @@ def test_the_card_says_what_the_run_was_trained_with(tmp_path, regression_data):
     assert card["seed"] == 7 and card["op_determinism"] is False
     assert card["gpus"] == [] and card["cuda"]["cuda_build"]  # this TF is a CUDA build; no GPU here
     assert card["model"]["params"] == model.count_params() and [l["path"] for l in card["model"]["layers"]] == ["hidden", "out"]
-    (finding,) = environment.find(run)
-    assert finding.id == "nondeterministic_setup" and "op determinism is off" in finding.detail
-    assert "no global random seed" not in finding.detail  # the seed was set
+    # Reproducibility is not a finding on every run: it is said when runs are compared.
+    assert environment.find(run) == []
+    assert environment.not_reproducible(card) == "op determinism is off"  # the seed was set
 
 
-def test_no_seed_is_reported_with_how_to_set_one(tmp_path, regression_data, no_global_seed):
-    fit(tmp_path, regression_data)
-    (run,) = load_logdir(str(tmp_path))
-    (finding,) = environment.find(run)
-    assert "no global random seed was set" in finding.detail and "set_random_seed" in finding.remedy
+def test_compared_runs_that_cannot_be_reproduced_say_why_and_how_to_fix_it(tmp_path, regression_data, no_global_seed):
+    fit(tmp_path / "a", regression_data)
+    keras.utils.set_random_seed(3)
+    fit(tmp_path / "b", regression_data)
+    runs = load_logdir(str(tmp_path))
+    document = report_document(runs)
+    assert document["not_reproducible"] == {
+        "a/train": "no global random seed was set and op determinism is off",
+        "b/train": "op determinism is off",
+    }
+    assert report_document(runs[:1])["not_reproducible"] == {}  # one run: nothing to confuse it with
+    out = io.StringIO()
+    print_report(document, out)
+    assert "2 of the runs cannot be reproduced exactly" in out.getvalue() and "set_random_seed" in out.getvalue()
 
 
 def test_two_runs_with_different_setups_show_their_mismatches(tmp_path, regression_data):

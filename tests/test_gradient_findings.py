@@ -13,10 +13,12 @@ from tb_diag.plugin.report import json_safe, run_report
 from tb_diag.plugin.run_data import FamilyBlocks, RunData
 
 
-def run_with(grad_norm: np.ndarray, layers=None) -> RunData:
-    """A RunData whose gradients are grad_norm[steps, layers] (weights 1, ratios 1e-3)."""
+def run_with(grad_norm: np.ndarray, layers=None, update_ratio=None) -> RunData:
+    """A RunData whose gradients are grad_norm[steps, layers] (weights 1, update ratios 1e-3 unless
+    given, sampled at every step)."""
     steps, width = grad_norm.shape
-    values = np.stack([grad_norm, np.ones_like(grad_norm), np.full_like(grad_norm, 1e-3)], axis=2)
+    ratios = np.full_like(grad_norm, 1e-3) if update_ratio is None else update_ratio
+    values = np.stack([grad_norm, np.ones_like(grad_norm), ratios], axis=2)
     blocks = FamilyBlocks(np.arange(1, steps + 1), values, np.ones((steps, width), dtype=bool))
     layers = layers or [f"layer_{i}" for i in range(width)]
     return RunData("run", layers, steps, {"gradients": blocks}, [])
@@ -51,15 +53,54 @@ def test_first_non_finite_gradient_is_an_error_at_its_step_and_first_layer():
     assert "+Inf (a gradient was infinite, or the norm overflowed float32" in finding.detail
 
 
-def test_layers_1000x_weaker_than_the_strongest_are_vanishing():
+def test_layers_1000x_weaker_whose_weights_barely_move_are_vanishing():
+    # Plain SGD: updates scale with the gradients, so the weak layers' weights stop moving.
     norms = steady(width=4)
     norms[:, 0] = 1e-4  # 10^4 weaker: vanishing
     norms[:, 1] = 2e-3  # 500x weaker: not yet
     norms[:, 2] = 0.0  # exactly zero: disconnected from the loss
-    (finding,) = gradients.vanishing_gradients(gradients.gradient_series(run_with(norms)))
+    ratios = 1e-3 * norms
+    (finding,) = gradients.vanishing_gradients(gradients.gradient_series(run_with(norms, update_ratio=ratios)))
     assert finding.severity == "warning" and finding.layer == "layer_0"
     assert "'layer_0'" in finding.detail and "'layer_1'" not in finding.detail
     assert "exactly zero gradient: layer_2" in finding.detail
+
+
+def test_small_gradients_that_still_move_the_weights_are_not_vanishing():
+    # Adam on a Transformer: query/key gradients 10^4 below the output projection's, but Adam
+    # rescales them into updates of the usual size (the false alarm of issue 15).
+    norms = steady(width=3)
+    norms[:, 0] = 1e-4
+    norms[:, 1] = 2e-5
+    assert gradients.vanishing_gradients(gradients.gradient_series(run_with(norms))) == []
+    # Updates 50x smaller than the strongest layer's: below the usual, not stuck.
+    ratios = np.full_like(norms, 2e-5)
+    ratios[:, 2] = 1e-3
+    assert gradients.vanishing_gradients(gradients.gradient_series(run_with(norms, update_ratio=ratios))) == []
+    ratios[:, :2] = 0.5e-5  # 200x smaller: stuck
+    (finding,) = gradients.vanishing_gradients(gradients.gradient_series(run_with(norms, update_ratio=ratios)))
+    assert finding.layer == "layer_0" and "'layer_1'" in finding.detail
+
+
+def test_normalisation_layers_are_neither_judged_nor_the_reference():
+    # A ResNet50's BatchNormalization deep in the network: 10^4 below conv1, and its scale moves slowly.
+    norms = steady(width=3)
+    norms[:, 0] = 1e-4
+    norms[:, 2] = 1e3  # a LayerNormalization with the largest gradients is not the reference either
+    ratios = 1e-3 * norms
+    series = gradients.gradient_series(run_with(norms, update_ratio=ratios))
+    classes = {"layer_0": "BatchNormalization", "layer_1": "Conv2D", "layer_2": "LayerNormalization"}
+    assert gradients.vanishing_gradients(series, classes) == []
+    (finding,) = gradients.vanishing_gradients(series, {"layer_0": "Conv2D"})
+    assert finding.layer == "layer_0"
+
+
+def test_without_update_ratios_small_gradients_are_not_judged():
+    norms = steady(width=2)
+    norms[:, 0] = 1e-6
+    series = gradients.gradient_series(run_with(norms, update_ratio=1e-3 * norms))
+    series.sampled[:] = False
+    assert gradients.vanishing_gradients(series) == []
 
 
 def test_too_few_steps_are_not_judged():

@@ -38,8 +38,9 @@ def test_runs_lists_every_demo_run_with_finding_counts(client):
     runs = get_json(client, f"{PREFIX}/runs")["runs"]
     assert [r["run"] for r in runs] == ["exploding/train", "healthy/train", "nan/train", "starved/train", "unscaled/train", "vanishing/train"]
     by_name = {r["run"]: r for r in runs}
-    # Exploding gradients, then (once the weights are NaN) ReLU layers that output only zeros.
-    assert by_name["exploding/train"]["error_count"] >= 1
+    # Exploding gradients, then (once the weights are NaN) ReLU layers that output only zeros: those
+    # follow from the explosion, so the run counts one error, its root cause.
+    assert by_name["exploding/train"]["error_count"] == 1 and by_name["exploding/train"]["warning_count"] == 0
     assert by_name["healthy/train"]["error_count"] == 0 and by_name["healthy/train"]["warning_count"] == 0
     assert by_name["vanishing/train"]["warning_count"] == 1
     assert by_name["starved/train"]["warning_count"] == 1 and by_name["starved/train"]["error_count"] == 0
@@ -57,9 +58,11 @@ def test_report_holds_findings_with_remedies(client):
     assert report["layers"] == ["hidden_1", "hidden_2", "hidden_3", "output"]
     finding = report["findings"][0]  # worst first, then by step: the first thing that went wrong
     assert finding["id"] == "exploding_gradients" and finding["severity"] == "error"
-    # Then where the first NaN/Inf came from (recorded: the demo runs with on_nan="record").
+    # Then, as its consequence, where the first NaN/Inf came from (recorded: the demo runs with
+    # on_nan="record"), and the ReLU layers left dead by NaN weights.
     assert report["findings"][1]["id"] == "nonfinite" and report["findings"][1]["step"] > finding["step"]
-    assert {other["id"] for other in report["findings"][2:]} <= {"dead_relu", "input_bound", "nondeterministic_setup"}
+    assert {other["caused_by"] for other in report["findings"][1:]} == {"exploding_gradients"}
+    assert {other["id"] for other in report["findings"][2:]} <= {"dead_relu"}
     assert "clipnorm" in finding["remedy"]
     assert set(report["gradients"]) == set(report["layers"])
 

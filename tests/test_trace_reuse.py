@@ -49,6 +49,22 @@ def test_a_later_fit_with_the_same_settings_traces_nothing_new(tmp_path, regress
     assert recorded_steps(tmp_path) == list(range(1, 4 * 8 + 1))
 
 
+def sampled_steps(log_dir) -> list[int]:
+    (run,) = load_logdir(str(log_dir))
+    series = gradient_series(run)
+    return series.steps[series.sampled.any(axis=0)].tolist()
+
+
+def test_refits_go_on_with_the_sampling_schedule_instead_of_sampling_each_fit_again(tmp_path, regression_data):
+    # 8 steps per fit, a sample every 5 steps from the model's second step: 2, 7, 12, ... over all
+    # fits, as one long fit would sample (a refit that restarted the schedule would add 10, 18, 26).
+    model = counting_model()
+    for _ in range(4):
+        fit(model, regression_data, [DiagnosticsCallback(tmp_path, sample_every_steps=5)])
+    assert sampled_steps(tmp_path) == [2, 7, 12, 17, 22, 27, 32]
+    assert model.traces == 2
+
+
 def test_without_probes_a_later_fit_traces_nothing_new_either(tmp_path, regression_data):
     model = counting_model()
     for _ in range(2):

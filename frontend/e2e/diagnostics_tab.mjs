@@ -60,6 +60,8 @@ try {
   await frame.getByText("Loading findings…").waitFor({ state: "detached", timeout: 60_000 });
   result.findings = await frame.locator('[data-testid="finding"]').evaluateAll((items) =>
     items.map((item) => ({ id: item.getAttribute("data-finding-id"), text: item.textContent })));
+  result.consequences = await frame.locator('[data-testid="consequences"] > [data-testid="finding"]').evaluateAll((items) =>
+    items.map((item) => ({ id: item.getAttribute("data-finding-id"), causedBy: item.getAttribute("data-caused-by") })));
   result.runToggles = await frame.locator('[data-testid="run-toggle"]').count();
   result.bodyText = await frame.locator("body").innerText();
   result.injectedImages = await frame.locator("img").count();
@@ -72,6 +74,7 @@ try {
       rows.map((row) => row.getAttribute("data-field")));
     result.comparisonRows = await frame.locator('[data-testid="comparison-row"]').evaluateAll((rows) =>
       rows.map((row) => ({ id: row.getAttribute("data-finding-id"), differs: row.getAttribute("data-differs") })));
+    result.notReproducible = await frame.locator('[data-testid="comparison-not-reproducible"]').allInnerTexts();
     result.overviewRuns = await frame.locator('[data-testid="overview-run"]').evaluateAll((cards) =>
       cards.map((card) => card.getAttribute("data-run")));
   }

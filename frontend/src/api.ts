@@ -30,6 +30,8 @@ export interface Finding {
   remedy: string;
   /** The diagnostic that raised it, which is also its panel's id; null from servers that do not say. */
   diagnostic: string | null;
+  /** The id of the root-cause finding this one follows from (e.g. a NaN that ends an explosion); null for a root cause. */
+  caused_by: string | null;
 }
 
 /** Health of one diagnostic on a run: its worst finding's severity, or "ok" without findings. */
@@ -516,6 +518,7 @@ function decodeFinding(value: unknown, field: string): Finding {
     detail: asString(finding.detail, `${field}.detail`),
     remedy: asString(finding.remedy, `${field}.remedy`),
     diagnostic: finding.diagnostic == null ? null : asString(finding.diagnostic, `${field}.diagnostic`),
+    caused_by: finding.caused_by == null ? null : asString(finding.caused_by, `${field}.caused_by`),
   };
 }
 

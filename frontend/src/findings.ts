@@ -11,14 +11,39 @@ export function worstFirst<T extends Pick<Finding, "severity">>(findings: readon
   return [...findings].sort((a, b) => SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity]);
 }
 
-/** "2 errors, 1 warning" — or "No findings". */
-export function summarizeFindings(findings: readonly Pick<Finding, "severity">[]): string {
+/**
+ * "2 errors, 1 warning" — or "No findings". Root causes are counted; findings that follow from
+ * another (`caused_by`) are added as "(+N consequences)".
+ */
+export function summarizeFindings(findings: readonly Pick<Finding, "severity" | "caused_by">[]): string {
+  const roots = findings.filter((finding) => finding.caused_by == null);
   const parts: string[] = [];
   for (const severity of ["error", "warning", "info"] as const) {
-    const count = findings.filter((finding) => finding.severity === severity).length;
+    const count = roots.filter((finding) => finding.severity === severity).length;
     if (count > 0) parts.push(`${count} ${severity}${count === 1 ? "" : "s"}`);
   }
-  return parts.length > 0 ? parts.join(", ") : "No findings";
+  const consequences = findings.length - roots.length;
+  if (parts.length === 0) return "No findings";
+  return consequences > 0 ? `${parts.join(", ")} (+${consequences} consequence${consequences === 1 ? "" : "s"})` : parts.join(", ");
+}
+
+/** A root cause and the findings that follow from it. */
+export interface FindingGroup<T> {
+  cause: T;
+  consequences: T[];
+}
+
+/**
+ * Root causes worst first, each with its consequences in the server's order (by step). A
+ * consequence whose cause is not in the list is shown as a root, so nothing is ever hidden.
+ */
+export function groupByCause<T extends Pick<Finding, "id" | "severity" | "caused_by">>(findings: readonly T[]): FindingGroup<T>[] {
+  const rootIds = new Set(findings.filter((finding) => finding.caused_by == null).map((finding) => finding.id));
+  const isRoot = (finding: T): boolean => finding.caused_by == null || !rootIds.has(finding.caused_by);
+  return worstFirst(findings.filter(isRoot)).map((cause) => ({
+    cause,
+    consequences: cause.caused_by == null ? findings.filter((finding) => !isRoot(finding) && finding.caused_by === cause.id) : [],
+  }));
 }
 
 /** Where a finding points: "gradients · layer 'dense_1' · step 26", starting with the diagnostic's label if known. */
@@ -32,6 +57,7 @@ export function findingWhere(finding: Pick<Finding, "layer" | "step">, label: st
 /**
  * One list item: severity badge, title, where it points, detail and "What to change". With
  * `onOpen`, the "where" is a link that opens the finding's panel; without, it is plain text.
+ * A consequence (`caused_by`) says so and leaves the remedy to its cause.
  */
 export function renderFinding(finding: Finding, run: string, label: string | null, onOpen: (() => void) | null): HTMLElement {
   const attrs: Record<string, string> = {
@@ -42,6 +68,7 @@ export function renderFinding(finding: Finding, run: string, label: string | nul
     "data-run": run,
   };
   if (finding.diagnostic !== null) attrs["data-diagnostic"] = finding.diagnostic;
+  if (finding.caused_by !== null) attrs["data-caused-by"] = finding.caused_by;
   const where = findingWhere(finding, label);
   let whereElement: HTMLElement | null = null;
   if (onOpen === null) {
@@ -58,17 +85,39 @@ export function renderFinding(finding: Finding, run: string, label: string | nul
   const item = createElement("li", { className: `tbd-finding tbd-severity-${finding.severity}`, attrs }, [
     createElement("div", { className: "tbd-finding-head" }, [
       createElement("span", { className: "tbd-badge", text: finding.severity }),
+      ...(finding.caused_by === null ? [] : [createElement("span", { className: "tbd-badge tbd-badge-consequence", text: "consequence" })]),
       createElement("span", { className: "tbd-finding-title", text: finding.title }),
     ]),
   ]);
   if (whereElement !== null) item.appendChild(whereElement);
   if (finding.detail) item.appendChild(createElement("p", { className: "tbd-finding-detail", text: finding.detail }));
-  if (finding.remedy) {
+  if (finding.remedy && finding.caused_by === null) {
     item.appendChild(
       createElement("p", { className: "tbd-finding-remedy" }, [
         createElement("strong", { text: "What to change: " }),
         document.createTextNode(finding.remedy),
       ]),
+    );
+  }
+  return item;
+}
+
+/** A root cause's item with its consequences listed inside it, under "Follows from this". */
+export function renderFindingGroup(
+  group: FindingGroup<Finding>,
+  run: string,
+  label: (finding: Finding) => string | null,
+  onOpen: (finding: Finding) => (() => void) | null,
+): HTMLElement {
+  const item = renderFinding(group.cause, run, label(group.cause), onOpen(group.cause));
+  if (group.consequences.length > 0) {
+    item.appendChild(createElement("div", { className: "tbd-consequences-title", text: `Follows from this (${group.consequences.length}):` }));
+    item.appendChild(
+      createElement(
+        "ul",
+        { className: "tbd-findings tbd-consequences", attrs: { "data-testid": "consequences" } },
+        group.consequences.map((finding) => renderFinding(finding, run, label(finding), onOpen(finding))),
+      ),
     );
   }
   return item;

@@ -8,7 +8,7 @@
 import type { Finding, OverviewLine, RunInfo, RunReport } from "./api";
 import { renderComparison } from "./comparison";
 import { createElement, createNote } from "./dom";
-import { renderFinding, summarizeFindings, worstFirst } from "./findings";
+import { groupByCause, renderFindingGroup, summarizeFindings } from "./findings";
 import { openPanel } from "./focus";
 import { PANELS, runsForPanel, type Panel, type PanelContext } from "./panels/registry";
 
@@ -99,16 +99,16 @@ function renderRunCard({ info, report }: LoadedRun): HTMLElement {
     createElement(
       "ul",
       { className: "tbd-findings" },
-      worstFirst(report.findings).map((finding) => {
-        const panel = panelFor(finding.diagnostic, info);
-        const open =
-          panel === undefined
+      groupByCause(report.findings).map((group) =>
+        renderFindingGroup(group, info.run, label, (finding) => {
+          const panel = panelFor(finding.diagnostic, info);
+          return panel === undefined
             ? null
             : (): void => {
                 openPanel({ panel: panel.id, run: info.run, layer: finding.layer, step: finding.step });
               };
-        return renderFinding(finding, info.run, label(finding), open);
-      }),
+        }),
+      ),
     ),
   );
   return card;

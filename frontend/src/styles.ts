@@ -42,6 +42,9 @@ body {
 }
 .tbd-section-summary { margin-left: 10px; font-weight: 400; color: var(--tbd-muted); font-size: 13px; }
 .tbd-findings { list-style: none; margin: 0; padding: 0; }
+.tbd-consequences { margin: 6px 0 0 12px; padding-left: 10px; border-left: 2px solid var(--tbd-border, #ddd); }
+.tbd-consequences-title { margin-top: 8px; font-size: 12px; opacity: 0.8; }
+.tbd-badge-consequence { background: transparent; border: 1px solid currentColor; }
 .tbd-finding { border-left: 3px solid var(--tbd-info); padding: 6px 10px; margin: 6px 0; background: var(--tbd-info-bg); }
 .tbd-finding.tbd-severity-error { border-color: var(--tbd-error); background: var(--tbd-error-bg); }
 .tbd-finding.tbd-severity-warning { border-color: var(--tbd-warning); background: var(--tbd-warning-bg); }

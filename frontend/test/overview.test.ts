@@ -14,7 +14,7 @@ import {
   type RunInfo,
   type RunReport,
 } from "../src/api";
-import { comparisonRows, nonfiniteNormSteps } from "../src/comparison";
+import { comparisonRows, nonfiniteNormSteps, notReproducibleBecause } from "../src/comparison";
 import { findingWhere } from "../src/findings";
 import { FOCUS_EVENT, requestFocus, type FocusRequest } from "../src/focus";
 import { renderOverview, type LoadedRun } from "../src/overview";
@@ -46,7 +46,7 @@ vi.mock("../src/charts/mount_chart", async (importOriginal) => ({
 const HOSTILE = "<img src=x onerror=alert(1)>";
 
 function finding(id: string, severity: Finding["severity"], overrides: Partial<Finding> = {}): Finding {
-  return { id, severity, step: null, layer: null, title: `title ${id}`, detail: "", remedy: "", diagnostic: "gradients", ...overrides };
+  return { id, severity, step: null, layer: null, title: `title ${id}`, detail: "", remedy: "", diagnostic: "gradients", caused_by: null, ...overrides };
 }
 
 function info(run: string, families: string[] = ["gradients", "activations", "nonfinite"]): RunInfo {
@@ -130,6 +130,11 @@ describe("report decoding", () => {
     const old = decodeReport({ ...body, overview: undefined, findings: [{ ...body.findings[0], diagnostic: undefined }] });
     expect(old.overview).toEqual([]);
     expect(old.findings[0].diagnostic).toBeNull();
+    expect(old.findings[0].caused_by).toBeNull();
+    expect(decodeReport({ ...body, findings: [{ ...body.findings[0], caused_by: "exploding_gradients" }] }).findings[0].caused_by).toBe(
+      "exploding_gradients",
+    );
+    expect(() => decodeReport({ ...body, findings: [{ ...body.findings[0], caused_by: 3 }] })).toThrow(/findings\[0\]\.caused_by/);
     expect(() => decodeReport({ ...body, overview: [{ ...body.overview[0], status: "fine" }] })).toThrow(/overview\[0\]\.status/);
   });
 });
@@ -201,6 +206,34 @@ describe("run card", () => {
     link.click();
     expect(scrolled).toHaveBeenCalledTimes(1);
     expect(requests).toEqual([{ panel: "gradients", run: "a", layer: "mlp/hidden_1", step: 412 }]);
+  });
+
+  it("leads with the root cause and lists its consequences inside it, without their own remedy", () => {
+    const container = overview([
+      {
+        info: info("a"),
+        report: report("a", [
+          finding("exploding_gradients", "error", { step: 24, remedy: "clip" }),
+          finding("nonfinite", "error", { step: 27, diagnostic: "nonfinite", caused_by: "exploding_gradients", remedy: "also clip" }),
+          finding("dead_relu", "warning", { step: 30, diagnostic: "activations", caused_by: "exploding_gradients" }),
+          finding("input_bound", "warning", { step: 2, diagnostic: "input" }),
+        ]),
+      },
+    ]);
+    const top = [...container.querySelectorAll(".tbd-findings:not(.tbd-consequences) > [data-testid='finding']")];
+    expect(top.map((item) => item.getAttribute("data-finding-id"))).toEqual(["exploding_gradients", "input_bound"]);
+    const nested = [...top[0].querySelectorAll('[data-testid="consequences"] > [data-testid="finding"]')];
+    expect(nested.map((item) => [item.getAttribute("data-finding-id"), item.getAttribute("data-caused-by")])).toEqual([
+      ["nonfinite", "exploding_gradients"],
+      ["dead_relu", "exploding_gradients"],
+    ]);
+    expect(nested[0].textContent).toContain("consequence");
+    expect(nested[0].textContent).not.toContain("What to change");
+    expect(top[0].textContent).toContain("Follows from this (2):");
+    // Counted as root causes: one error and one warning, plus two consequences.
+    expect(container.querySelector(".tbd-overview-run .tbd-overview-heading .tbd-section-summary")?.textContent).toBe(
+      "1 error, 1 warning (+2 consequences)",
+    );
   });
 
   it("names a finding's diagnostic by its overview label", () => {
@@ -341,6 +374,24 @@ describe("comparison: environment differences", () => {
       "Same environment in every run (2 fields compared).",
     );
     expect(block.querySelector('[data-testid="comparison-env-missing"]')).toBeNull();
+  });
+
+  it("says which compared runs cannot be reproduced exactly, and why", async () => {
+    const container = overview(
+      [
+        { info: info("a", ENV_FAMILIES), report: report("a", []) },
+        { info: info("b", ENV_FAMILIES), report: report("b", []) },
+      ],
+      fakeApi({}, {}, {
+        a: envCard("a", "Adam", [{ field: "seed", value: "1" }, { field: "op_determinism", value: "true" }]),
+        b: envCard("b", "Adam", [{ field: "seed", value: "null" }, { field: "op_determinism", value: "false" }]),
+      }),
+    );
+    await settle();
+    const note = container.querySelector('[data-testid="comparison-not-reproducible"]') as HTMLElement;
+    expect(note.textContent).toContain("1 of the 2 runs cannot be reproduced exactly (b: no global random seed was set and op determinism is off)");
+    expect(note.textContent).toContain("set_random_seed");
+    expect(notReproducibleBecause(envCard("c", "Adam", [{ field: "seed", value: "7" }]))).toBe("op determinism is off");
   });
 
   it("names the runs without a card and compares the others", async () => {

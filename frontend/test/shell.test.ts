@@ -60,7 +60,7 @@ describe("shell", () => {
         gradients: {},
         overview: [],
         findings: [
-          { id: "nan", severity: "error" as const, step: 1, layer: "d", title: "NaN", detail: "", remedy: "", diagnostic: "gradients" },
+          { id: "nan", severity: "error" as const, step: 1, layer: "d", title: "NaN", detail: "", remedy: "", diagnostic: "gradients", caused_by: null },
         ],
         warnings: [],
       },

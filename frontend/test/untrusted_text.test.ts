@@ -12,7 +12,7 @@ function report(run: string, findings: Finding[], warnings: string[] = []): RunR
 }
 
 function finding(id: string, severity: Finding["severity"], overrides: Partial<Finding> = {}): Finding {
-  return { id, severity, step: null, layer: null, title: id, detail: "", remedy: "", diagnostic: "gradients", ...overrides };
+  return { id, severity, step: null, layer: null, title: id, detail: "", remedy: "", diagnostic: "gradients", caused_by: null, ...overrides };
 }
 
 function info(run: string): RunInfo {
@@ -35,7 +35,16 @@ describe("findings of the Overview", () => {
     document.body.appendChild(container);
     renderReports(
       container,
-      [report(HOSTILE, [finding(HOSTILE, "error", { step: 3, layer: HOSTILE, title: HOSTILE, detail: HOSTILE, remedy: HOSTILE, diagnostic: HOSTILE })], [HOSTILE])],
+      [
+        report(
+          HOSTILE,
+          [
+            finding(HOSTILE, "error", { step: 3, layer: HOSTILE, title: HOSTILE, detail: HOSTILE, remedy: HOSTILE, diagnostic: HOSTILE }),
+            finding("consequence", "warning", { step: 4, title: HOSTILE, caused_by: HOSTILE, diagnostic: HOSTILE }),
+          ],
+          [HOSTILE],
+        ),
+      ],
       [{ run: HOSTILE, message: HOSTILE }],
     );
     expect(document.querySelector("img")).toBeNull();
@@ -50,6 +59,10 @@ describe("findings of the Overview", () => {
     expect(item.querySelector(".tbd-finding-detail")?.textContent).toBe(HOSTILE);
     expect(item.querySelector(".tbd-finding-remedy")?.textContent).toBe(`What to change: ${HOSTILE}`);
     expect(container.textContent).toContain(`${HOSTILE}: ${HOSTILE}`);
+    // A consequence is nested under its cause by id, carried as an attribute, never as markup.
+    const nested = item.querySelector('[data-testid="consequences"] [data-testid="finding"]') as HTMLElement;
+    expect(nested.getAttribute("data-caused-by")).toBe(HOSTILE);
+    expect(nested.querySelector(".tbd-finding-title")?.textContent).toBe(HOSTILE);
   });
 
   it("lists each run's findings worst first with badge, where and remedy", () => {

@@ -36,6 +36,8 @@ class TracedSteps:
       layers: the ``LayerMap`` the probes were started with.
       reusable: set at the end of a fit whose probes all ran without failing; only then is the
         entry lent again (a probe that failed mid-trace may have left a trace without its ops).
+      executions: train-function executions run with these traces, over all fits: the sampling
+        schedule goes on across fits instead of restarting (a refit pays no extra sampled step).
     """
 
     key: Hashable
@@ -45,6 +47,7 @@ class TracedSteps:
     counter: Any = None
     layers: Any = None
     reusable: bool = False
+    executions: int = 0
 
 
 def graph_key(model: Any, options: Hashable) -> tuple:

@@ -21,6 +21,9 @@ class Finding:
       title: one line saying what is wrong.
       detail: the evidence, with numbers.
       remedy: what to change.
+      caused_by: the ``id`` of the finding this one follows from (see ``tb_diag.plugin.causes``),
+        or ``None`` for a root cause.
+      diagnostic: the diagnostic that raised it (its family and panel), set by the report.
     """
 
     id: str
@@ -30,6 +33,8 @@ class Finding:
     title: str
     detail: str
     remedy: str
+    caused_by: str | None = None
+    diagnostic: str | None = None
 
     def to_json(self) -> dict:
         """The finding as it appears in the JSON report and the HTTP API."""

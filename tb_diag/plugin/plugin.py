@@ -89,7 +89,8 @@ class DiagnosticsPlugin(base_plugin.TBPlugin):
         runs = []
         for run, families in run_data.list_runs(self._provider, ctx, experiment).items():
             data = self._runs.get(ctx, experiment, run)
-            findings = run_findings(data) if data else []
+            # Root causes only: a NaN that ends an explosion is one problem, not two.
+            findings = [finding for finding in run_findings(data) if finding.caused_by is None] if data else []
             runs.append(
                 {
                     "run": run,

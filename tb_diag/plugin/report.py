@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from typing import Any
 
+from tb_diag.plugin import causes
 from tb_diag.plugin.diagnostics import DIAGNOSTICS
 from tb_diag.plugin.findings import Finding, sort_findings
 from tb_diag.plugin.run_data import RunData, derived
@@ -14,8 +16,14 @@ REPORT_SCHEMA = 1
 
 
 def run_findings(run: RunData) -> list[Finding]:
-    """Every diagnostic's findings for ``run``, worst first (computed once per decoded run)."""
-    return derived(run, "findings", lambda: sort_findings([finding for diagnostic in DIAGNOSTICS for finding in _found(run, diagnostic)]))
+    """Every diagnostic's findings for ``run``, consequences marked (``causes.attribute``): each root
+    cause, worst first, followed by what follows from it (computed once per decoded run)."""
+    return derived(
+        run, "findings",
+        lambda: causes.attribute([
+            dataclasses.replace(finding, diagnostic=diagnostic.name) for diagnostic in DIAGNOSTICS for finding in _found(run, diagnostic)
+        ]),
+    )
 
 
 def _found(run: RunData, diagnostic: Any) -> list[Finding]:
@@ -31,23 +39,23 @@ def run_report(run: RunData) -> dict[str, Any]:
 
 def _run_report(run: RunData) -> dict[str, Any]:
     entry: dict[str, Any] = {"run": run.run, "steps": run.last_step, "layers": list(run.layers)}
-    findings: list[tuple[Finding, str]] = []
+    attributed = run_findings(run)
     overview = []
     for diagnostic in DIAGNOSTICS:
         summary = diagnostic.summarize(run)
         entry[diagnostic.name] = summary
-        found = _found(run, diagnostic)
-        findings += [(finding, diagnostic.name) for finding in found]
+        found = [finding for finding in attributed if finding.diagnostic == diagnostic.name]
         text = diagnostic.headline(run, summary)
         if text is None and not found:
             continue
         worst = sort_findings(found)[0].severity if found else "ok"
-        overview.append({"diagnostic": diagnostic.name, "label": diagnostic.label, "status": worst, "text": text or "", "findings": len(found)})
-    entry["overview"] = sorted(overview, key=lambda line: STATUS_ORDER[line["status"]])
-    order = {id(finding): index for index, finding in enumerate(sort_findings([finding for finding, _ in findings]))}
-    entry["findings"] = [
-        {**finding.to_json(), "diagnostic": name} for finding, name in sorted(findings, key=lambda item: order[id(item[0])])
-    ]
+        overview.append({
+            "diagnostic": diagnostic.name, "label": diagnostic.label, "status": worst, "text": text or "",
+            "findings": len(found), "root_causes": len(causes.root_causes(found)),
+        })
+    # Worst first; at the same status a line with a root cause before one with consequences only.
+    entry["overview"] = sorted(overview, key=lambda line: (STATUS_ORDER[line["status"]], line["root_causes"] == 0))
+    entry["findings"] = [finding.to_json() for finding in attributed]
     entry["warnings"] = list(run.warnings)
     return entry
 
@@ -57,13 +65,19 @@ STATUS_ORDER = {"error": 0, "warning": 1, "info": 2, "ok": 3}
 
 
 def report_document(runs: list[RunData]) -> dict[str, Any]:
-    """The whole report: ``{"schema": 1, "runs": [...], "environment_mismatches": {field: {run: value}}}``."""
+    """The whole report: ``{"schema": 1, "runs": [...], "environment_mismatches": {field: {run:
+    value}}, "not_reproducible": {run: why}}``. ``not_reproducible`` is filled only when several
+    runs have an environment card: that is when chance can pass for a difference between them."""
     from tb_diag.plugin.diagnostics import environment
 
+    cards = {run.run: environment.card(run) for run in runs}
+    compared = [run for run, card in cards.items() if card is not None]
+    reasons = {run: environment.not_reproducible(cards[run]) for run in compared} if len(compared) >= 2 else {}
     return {
         "schema": REPORT_SCHEMA,
         "runs": [run_report(run) for run in runs],
-        "environment_mismatches": environment.mismatches({run.run: environment.card(run) for run in runs}),
+        "environment_mismatches": environment.mismatches(cards),
+        "not_reproducible": {run: why for run, why in reasons.items() if why},
     }
 
 

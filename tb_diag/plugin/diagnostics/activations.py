@@ -190,11 +190,16 @@ def dead_relu(series: ActivationSeries) -> list[Finding]:
 
 
 def saturated_activation(series: ActivationSeries) -> list[Finding]:
-    """Sigmoid/tanh/softmax outputs >= 50% within 1% of a bound over the recent samples."""
+    """Sigmoid/tanh/softmax outputs >= 50% within 1% of a bound over the recent samples, in the
+    model's hidden layers. The output layer is not judged: a classifier's softmax or sigmoid output
+    near 0 or 1 is a confident prediction, what training aims for, and the loss takes its gradient
+    from the logits (Keras does so for ``from_logits=False`` too)."""
     saturation = _recent(series, "saturation")
+    layer_calls = [i for i, info in enumerate(series.info) if info["kind"] == "layer"]
+    output_call = layer_calls[-1] if layer_calls else None  # the forward pass's last layer call
     findings = []
     for i, share in enumerate(saturation):
-        if not np.isfinite(share) or share < SATURATION_WARNING or series.info[i]["kind"] != "layer":
+        if not np.isfinite(share) or share < SATURATION_WARNING or series.info[i]["kind"] != "layer" or i == output_call:
             continue
         findings.append(
             Finding(

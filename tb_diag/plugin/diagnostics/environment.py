@@ -15,6 +15,7 @@ COMPARED = (
     "python", "tensorflow", "keras", "platform", "cuda", "gpus", "mixed_precision", "optimizer", "batch_size",
     "jit_compile", "steps_per_execution", "distribution", "seed", "op_determinism", "model",
 )
+# What to change for runs that can be reproduced (shown with ``not_reproducible``).
 REMEDY = (
     "For runs you can reproduce and compare: call keras.utils.set_random_seed(seed) before building the "
     "model (it seeds Python, NumPy and TensorFlow), and tf.config.experimental.enable_op_determinism() "
@@ -33,29 +34,22 @@ def summarize(run: RunData) -> dict | None:
 
 
 def find(run: RunData) -> list[Finding]:
-    """``nondeterministic_setup`` when no global seed was set or op determinism is off."""
-    current = card(run)
-    if current is None:
-        return []
+    """No finding: whether a run can be reproduced matters when runs are compared, so it is said
+    there (``not_reproducible``, the report's ``not_reproducible``), not on every run."""
+    return []
+
+
+def not_reproducible(current: dict | None) -> str | None:
+    """Why a run with this card cannot be reproduced exactly ("no global random seed was set and op
+    determinism is off"), or ``None`` if it can (or there is no card)."""
+    if not isinstance(current, dict):
+        return None
     missing = []
     if current.get("seed") is None:
         missing.append("no global random seed was set")
     if current.get("op_determinism") is not True:
         missing.append("op determinism is off")
-    if not missing:
-        return []
-    return [
-        Finding(
-            id="nondeterministic_setup",
-            severity="info",
-            step=None,
-            layer=None,
-            title="This run cannot be reproduced exactly",
-            detail=f"When training started, {' and '.join(missing)}: running it again, or comparing it with "
-            "a teammate's run, can differ for reasons other than the change you made.",
-            remedy=REMEDY,
-        )
-    ]
+    return " and ".join(missing) or None
 
 
 def comparable(value: Any) -> str:

@@ -20,9 +20,27 @@ MIN_STEPS = 10
 # Exploding: the global norm grows this many times above its early median.
 EXPLODING_WARNING_GROWTH = 1e2
 EXPLODING_ERROR_GROWTH = 1e3
-# Vanishing: a layer's recent median gradient norm is this many times smaller than the largest
-# layer's (three orders of magnitude: its weights barely move compared to the rest of the model).
+# Vanishing, two conditions over the last half of the run. (1) A layer's median gradient norm is
+# this many times smaller than the largest layer's (three orders of magnitude)...
 VANISHING_RATIO = 1e-3
+# ...and (2) its weights barely move: its median update ratio is this many times smaller than the
+# median update ratio of the layer with the largest gradients. Small gradients alone are normal in
+# healthy models (attention query/key at near-uniform attention, normalisation and bias
+# parameters, deep layers of a CNN): an adaptive optimizer (Adam, RMSprop) turns them into
+# normal-sized updates, and then nothing is stuck. Only when the updates are small too do the
+# layer's weights stop learning.
+VANISHING_UPDATE_SHARE = 1e-2
+# Condition (2) needs this many sampled steps (update ratios) in the window; without them the rule
+# does not judge (a gradient norm alone cannot tell a stuck layer from a healthy one).
+VANISHING_MIN_SAMPLES = 3
+# Not judged: normalisation layers. Their scale and offset start at 1 and 0 and receive small,
+# noisy gradients in every healthy deep network (a ResNet50's BatchNormalization layers deep in the
+# network sit 1000x below its first convolution); gradients vanish through the kernels of the
+# layers between them, which is where the rule looks.
+NORMALIZATION_CLASSES = frozenset({
+    "BatchNormalization", "SyncBatchNormalization", "LayerNormalization", "GroupNormalization",
+    "UnitNormalization", "RMSNormalization", "SpectralNormalization",
+})
 
 EXPLODING_REMEDY = (
     "Clip gradients (e.g. keras.optimizers.Adam(learning_rate, clipnorm=1.0)), lower the learning "
@@ -120,7 +138,19 @@ def find(run: RunData) -> list[Finding]:
         return []
     # The NaN/Inf origin probe's finding says where non-finite gradients came from.
     origin_recorded = bool(run.documents.get(schema.NONFINITE.name))
-    return exploding_gradients(series, origin_recorded) + vanishing_gradients(series)
+    return exploding_gradients(series, origin_recorded) + vanishing_gradients(series, _layer_classes(run))
+
+
+def _layer_classes(run: RunData) -> dict[str, str]:
+    """``{layer path: class name}`` from the run's environment card (empty without one)."""
+    card = run.document_at(schema.ENVIRONMENT.name)
+    model = card.get("model") if isinstance(card, dict) else None
+    layers = model.get("layers") if isinstance(model, dict) else None
+    return {
+        str(entry.get("path")): str(entry.get("class"))
+        for entry in (layers if isinstance(layers, list) else [])
+        if isinstance(entry, dict)
+    }
 
 
 def exploding_gradients(series: GradientSeries, origin_recorded: bool = False) -> list[Finding]:
@@ -202,23 +232,42 @@ def _describe_nonfinite(value: float) -> str:
     return "+Inf (a gradient was infinite, or the norm overflowed float32 above ~2.6e19)"
 
 
-def vanishing_gradients(series: GradientSeries) -> list[Finding]:
-    """Layers whose recent gradients are >= 1000x smaller than the largest layer's."""
+def vanishing_gradients(series: GradientSeries, layer_classes: dict[str, str] | None = None) -> list[Finding]:
+    """Layers whose recent gradients are >= 1000x smaller than the largest layer's AND whose weights
+    barely move (update ratio >= 100x smaller than that layer's): see ``VANISHING_UPDATE_SHARE``.
+    Normalisation layers (``NORMALIZATION_CLASSES``, by ``layer_classes``: path -> class) are
+    neither judged nor the reference."""
     if series.steps.size < MIN_STEPS:
         return []
     recent = slice(series.steps.size // 2, None)
-    values = np.where(series.present[:, recent], series.grad_norm[:, recent], np.nan)
+    judged = np.array([(layer_classes or {}).get(layer) not in NORMALIZATION_CLASSES for layer in series.layers], dtype=bool)
+    values = np.where(series.present[:, recent] & judged[:, None], series.grad_norm[:, recent], np.nan)
+    sampled = series.sampled[:, recent] if series.sampled.ndim == 2 else np.broadcast_to(series.sampled[recent], values.shape)
+    ratios = np.where(sampled, series.update_ratio[:, recent], np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: layers absent lately
         medians = np.nanmedian(values, axis=1)
+        update_medians = np.nanmedian(ratios, axis=1)
+    samples = sampled.sum(axis=1)
     top = np.nanmax(medians) if np.isfinite(medians).any() else np.nan
     if not np.isfinite(top) or top <= 0:
         return []
-    weak = [i for i, median in enumerate(medians) if np.isfinite(median) and median <= VANISHING_RATIO * top]
+    strongest_index = int(np.nanargmax(medians))
+    strongest = series.layers[strongest_index]
+    top_update = update_medians[strongest_index]
+    if samples[strongest_index] < VANISHING_MIN_SAMPLES or not np.isfinite(top_update) or top_update <= 0:
+        return []
+    weak = [
+        i for i, median in enumerate(medians)
+        if np.isfinite(median) and median <= VANISHING_RATIO * top
+        and samples[i] >= VANISHING_MIN_SAMPLES and np.isfinite(update_medians[i])
+        and update_medians[i] <= VANISHING_UPDATE_SHARE * top_update
+    ]
     if not weak:
         return []
-    strongest = series.layers[int(np.nanargmax(medians))]
-    listed = ", ".join(f"'{series.layers[i]}' {medians[i]:.3g}" for i in weak[:5])
+    listed = ", ".join(
+        f"'{series.layers[i]}' {medians[i]:.3g} (update ratio {update_medians[i]:.3g})" for i in weak[:5]
+    )
     more = f" and {len(weak) - 5} more" if len(weak) > 5 else ""
     zero = [series.layers[i] for i in weak if medians[i] == 0]
     zero_note = f" Layers with exactly zero gradient: {', '.join(zero)}." if zero else ""
@@ -231,7 +280,9 @@ def vanishing_gradients(series: GradientSeries) -> list[Finding]:
             title="Gradients are vanishing",
             detail=f"Over the last {series.steps.size - recent.start} steps, {len(weak)} layer(s) had a "
             f"median gradient norm at least {1 / VANISHING_RATIO:.0f}x smaller than layer '{strongest}' "
-            f"({top:.3g}): {listed}{more}. Their weights barely change.{zero_note}",
+            f"({top:.3g}, update ratio {top_update:.3g}) and updates at least "
+            f"{1 / VANISHING_UPDATE_SHARE:.0f}x smaller than its: {listed}{more}. Their weights barely "
+            f"change.{zero_note}",
             remedy=VANISHING_REMEDY,
         )
     ]

@@ -134,12 +134,19 @@ def _epochs_in_order(series: InputSeries) -> list[int]:
 
 
 def find(run: RunData) -> list[Finding]:
-    """``input_bound`` when waiting for data takes >= 5% (info) or >= 20% (warning) of step time."""
+    """``input_bound`` when waiting for data takes >= 5% (info) or >= 20% (warning) of step time.
+
+    A wait shorter than ``SHORT_WAIT_S`` is the fixed cost of handing over a ready batch: at
+    "moderately" it only says that the step is short (no finding; the headline keeps the figure),
+    at "highly" it is an info (more work per step helps), not a warning about the pipeline."""
     series = input_series(run)
     if series is None:
         return []
     summary = _summary(run, series)
     if summary["verdict"] in (None, "not"):
+        return []
+    short_wait = summary["wait_p50_s"] is not None and summary["wait_p50_s"] < SHORT_WAIT_S
+    if short_wait and summary["verdict"] == "moderately":
         return []
     fraction = summary["wait_fraction"]
     worst_epoch = max((e for e in summary["epochs"] if e["wait_fraction"] is not None), key=lambda e: e["wait_fraction"], default=None)
@@ -151,7 +158,7 @@ def find(run: RunData) -> list[Finding]:
     return [
         Finding(
             id="input_bound",
-            severity="warning" if summary["verdict"] == "highly" else "info",
+            severity="warning" if summary["verdict"] == "highly" and not short_wait else "info",
             step=int(series.steps[series.steady][0]),
             layer=None,
             title=f"Training is {summary['verdict']} input-bound",

@@ -1,0 +1,125 @@
+"""Healthy standard models, trained with tb_diag: the findings a rule raises here are false alarms.
+
+Each model of ``benchmarks/standard_models.py`` (``keras.applications`` CNNs, a Transformer
+encoder, LSTM and GRU text models, an embedding-heavy model) is trained for ``--steps`` steps on
+its synthetic data, which has a learnable class signal, with Keras' defaults (Adam 1e-3) and
+``DiagnosticsCallback`` at its defaults. Nothing is wrong with any of them, so every warning or
+error a rule raises on one is a false positive. The demo's ``healthy`` run belongs to the suite
+too; ``tests/conftest.py`` trains it once per test session.
+
+The planted faults (recall) are the demo's sick runs and the tests' planted cases; see
+``docs/rules.md`` for each rule's precision and recall on both.
+
+Usage::
+
+    python benchmarks/healthy_suite.py                          # every model, full size, 300 steps
+    python benchmarks/healthy_suite.py --small --steps 120 --models lstm transformer
+    python benchmarks/healthy_suite.py --json /tmp/healthy.json
+
+From Python (the tests)::
+
+    from benchmarks.healthy_suite import train_healthy, alarms
+    run = train_healthy("lstm", log_dir, steps=120, small=True)
+    alarms(run) == []        # warnings and errors only; info notes are listed by ``findings``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import Any, Sequence
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+from benchmarks.standard_models import MODELS, build, compile_model  # noqa: E402
+
+# Steps per model when not told otherwise: "a few hundred", affordable on 2 CPU cores.
+DEFAULT_STEPS = 300
+# Distinct batches the synthetic data cycles through (an epoch); a fit runs several epochs, as
+# real training does, so the per-epoch findings have more than one epoch to judge.
+BATCHES_PER_EPOCH = 25
+
+
+def train_healthy(model: str, log_dir: str, steps: int = DEFAULT_STEPS, small: bool = False, seed: int = 0) -> Any:
+    """Trains standard model ``model`` healthily for about ``steps`` steps into ``log_dir``; returns
+    its decoded run (``tb_diag.plugin.run_data.RunData``).
+
+    The steps are split into epochs of ``BATCHES_PER_EPOCH`` batches, the last epoch shortened.
+    """
+    import keras
+
+    from tb_diag import DiagnosticsCallback
+    from tb_diag.plugin.run_data import load_logdir
+
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
+    keras.utils.set_random_seed(seed)
+    net, data = build(model, keras, small=small)
+    compile_model(net, keras)
+    epochs = max(1, -(-steps // BATCHES_PER_EPOCH))
+    dataset = data.dataset(seed=seed, batches=BATCHES_PER_EPOCH)
+    net.fit(
+        dataset, epochs=epochs, steps_per_epoch=min(steps, BATCHES_PER_EPOCH), verbose=0,
+        callbacks=[DiagnosticsCallback(log_dir)],
+    )
+    (run,) = load_logdir(log_dir)
+    return run
+
+
+def findings(run: Any) -> list[dict]:
+    """Every finding of ``run`` as in the JSON report (``id``, ``severity``, ``title``, ...)."""
+    from tb_diag.plugin.report import run_report
+
+    return run_report(run)["findings"]
+
+
+def alarms(run: Any) -> list[dict]:
+    """The warnings and errors of ``run``: on a healthy model each one is a false alarm."""
+    return [finding for finding in findings(run) if finding["severity"] in ("warning", "error")]
+
+
+def run_suite(models: Sequence[str], steps: int, small: bool, seed: int = 0) -> list[dict]:
+    """Trains every model and returns one row each: ``model``, ``steps``, ``seconds``, ``findings``."""
+    rows = []
+    for model in models:
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix=f"healthy_{model}_") as log_dir:
+            run = train_healthy(model, log_dir, steps=steps, small=small, seed=seed)
+            found = findings(run)
+        rows.append({"model": model, "steps": steps, "small": small, "seconds": time.perf_counter() - started, "findings": found})
+        print(
+            f"{model}: {len(found)} finding(s) in {rows[-1]['seconds']:.0f}s: "
+            + ("; ".join(f"{f['severity']} {f['id']} ({f['layer']}): {f['title']}" for f in found) or "none"),
+            flush=True,
+        )
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: trains the suite and prints each model's findings; exit 1 if any alarm."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    parser.add_argument("--small", action="store_true", help="the small model variants (as the tests run them)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="save the rows to this file")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    rows = run_suite(args.models, args.steps, args.small, args.seed)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump(rows, out, indent=2)
+    false_alarms = sum(f["severity"] in ("warning", "error") for row in rows for f in row["findings"])
+    print(f"{false_alarms} false alarm(s) on {len(rows)} healthy model(s)")
+    return 1 if false_alarms else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
