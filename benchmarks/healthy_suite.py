@@ -14,7 +14,7 @@ Usage::
 
     python benchmarks/healthy_suite.py                          # every model, full size, 300 steps
     python benchmarks/healthy_suite.py --small --steps 120 --models lstm transformer
-    python benchmarks/healthy_suite.py --json /tmp/healthy.json
+    python benchmarks/healthy_suite.py --json /tmp/healthy.json --keep-logs /tmp/healthy_logs
 
 From Python (the tests)::
 
@@ -47,11 +47,14 @@ DEFAULT_STEPS = 300
 BATCHES_PER_EPOCH = 25
 
 
-def train_healthy(model: str, log_dir: str, steps: int = DEFAULT_STEPS, small: bool = False, seed: int = 0) -> Any:
-    """Trains standard model ``model`` healthily for about ``steps`` steps into ``log_dir``; returns
-    its decoded run (``tb_diag.plugin.run_data.RunData``).
+def train_healthy(model: str, log_dir: str, steps: int = DEFAULT_STEPS, small: bool = False, seed: int = 0, signal: bool = True) -> Any:
+    """Trains standard model ``model`` healthily for ``steps`` steps, rounded up to whole epochs of
+    ``BATCHES_PER_EPOCH`` batches, into ``log_dir``; returns its decoded run
+    (``tb_diag.plugin.run_data.RunData``).
 
-    The steps are split into epochs of ``BATCHES_PER_EPOCH`` batches, the last epoch shortened.
+    ``signal=False`` shuffles the labels: the model can only memorise (the issue-15 setting,
+    "fitted briefly on random data", where attention query/key gradients stay tiny). Nothing is
+    wrong with the model then either, so it must raise no alarm.
     """
     import keras
 
@@ -64,7 +67,15 @@ def train_healthy(model: str, log_dir: str, steps: int = DEFAULT_STEPS, small: b
     net, data = build(model, keras, small=small)
     compile_model(net, keras)
     epochs = max(1, -(-steps // BATCHES_PER_EPOCH))
-    dataset = data.dataset(seed=seed, batches=BATCHES_PER_EPOCH)
+    if signal:
+        dataset = data.dataset(seed=seed, batches=BATCHES_PER_EPOCH)
+    else:
+        import numpy as np
+        import tensorflow as tf
+
+        x, y = data.arrays(BATCHES_PER_EPOCH * data.batch_size, seed)
+        y = np.random.default_rng(seed + 1).permutation(y)
+        dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(data.batch_size, drop_remainder=True).cache().repeat()
     net.fit(
         dataset, epochs=epochs, steps_per_epoch=min(steps, BATCHES_PER_EPOCH), verbose=0,
         callbacks=[DiagnosticsCallback(log_dir)],
@@ -85,15 +96,20 @@ def alarms(run: Any) -> list[dict]:
     return [finding for finding in findings(run) if finding["severity"] in ("warning", "error")]
 
 
-def run_suite(models: Sequence[str], steps: int, small: bool, seed: int = 0) -> list[dict]:
-    """Trains every model and returns one row each: ``model``, ``steps``, ``seconds``, ``findings``."""
+def run_suite(
+    models: Sequence[str], steps: int, small: bool, seed: int = 0, keep_logs: str | None = None, signal: bool = True
+) -> list[dict]:
+    """Trains every model and returns one row each: ``model``, ``steps``, ``seconds``, ``findings``.
+    With ``keep_logs``, each model's log dir is ``<keep_logs>/<model>`` and stays (``tensorboard
+    --logdir`` it to see the healthy runs); else it is a temporary directory."""
     rows = []
     for model in models:
         started = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix=f"healthy_{model}_") as log_dir:
-            run = train_healthy(model, log_dir, steps=steps, small=small, seed=seed)
+        with tempfile.TemporaryDirectory(prefix=f"healthy_{model}_") as scratch:
+            log_dir = os.path.join(keep_logs, model) if keep_logs else scratch
+            run = train_healthy(model, log_dir, steps=steps, small=small, seed=seed, signal=signal)
             found = findings(run)
-        rows.append({"model": model, "steps": steps, "small": small, "seconds": time.perf_counter() - started, "findings": found})
+        rows.append({"model": model, "steps": steps, "small": small, "signal": signal, "seconds": time.perf_counter() - started, "findings": found})
         print(
             f"{model}: {len(found)} finding(s) in {rows[-1]['seconds']:.0f}s: "
             + ("; ".join(f"{f['severity']} {f['id']} ({f['layer']}): {f['title']}" for f in found) or "none"),
@@ -110,9 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--small", action="store_true", help="the small model variants (as the tests run them)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="save the rows to this file")
+    parser.add_argument("--no-signal", action="store_true", help="shuffled labels: the model can only memorise")
+    parser.add_argument("--keep-logs", default=None, help="keep each model's log dir under this directory")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    rows = run_suite(args.models, args.steps, args.small, args.seed)
+    rows = run_suite(args.models, args.steps, args.small, args.seed, args.keep_logs, signal=not args.no_signal)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:
             json.dump(rows, out, indent=2)

@@ -70,3 +70,28 @@ def test_roots_come_worst_first_each_followed_by_its_consequences():
 def test_without_nan_nothing_is_a_consequence():
     found = causes.attribute([finding("exploding_gradients", step=24, title="Gradients are exploding"), finding("dead_relu", step=30)])
     assert all(f.caused_by is None for f in found)
+
+
+def test_a_learning_rate_too_high_is_the_root_of_the_explosion_and_all_that_follows_and_takes_its_severity():
+    found = causes.attribute([
+        finding("exploding_gradients", step=24, title="Gradients are exploding"),
+        finding("nonfinite", step=27),
+        finding("dead_relu", step=112),
+        finding("learning_rate_too_high", severity="warning", step=2),
+        finding("unnormalized_inputs", severity="warning", step=1),  # before it: its own problem
+    ])
+    assert [(f.id, f.caused_by) for f in found] == [
+        ("learning_rate_too_high", None),
+        ("exploding_gradients", "learning_rate_too_high"),
+        ("nonfinite", "learning_rate_too_high"),
+        ("dead_relu", "learning_rate_too_high"),
+        ("unnormalized_inputs", None),
+    ]
+    # The cause of an error is an error: `tb-diag check` still fails the run.
+    assert found[0].severity == "error"
+
+
+def test_an_activation_explosion_after_large_updates_follows_from_the_learning_rate():
+    found = by_id(causes.attribute([finding("activation_explosion", severity="warning", step=60), finding("learning_rate_too_high", severity="warning", step=12)]))
+    assert found["activation_explosion"].caused_by == "learning_rate_too_high"
+    assert found["learning_rate_too_high"].severity == "warning"

@@ -21,7 +21,8 @@ def test_report_prints_each_run_and_its_findings(demo_logdir):
     result = tb_diag("report", str(demo_logdir))
     assert result.returncode == 0
     assert "run healthy/train: 116 steps, 4 layers" in result.stdout
-    assert "ERROR exploding_gradients at step" in result.stdout
+    assert "ERROR learning_rate_too_high at step 2" in result.stdout
+    assert "consequence of learning_rate_too_high: ERROR exploding_gradients at step 24" in result.stdout
     assert "WARNING vanishing_gradients" in result.stdout and "fix: " in result.stdout
     assert "input: highly input-bound" in result.stdout and "WARNING input_bound" in result.stdout
     assert "NaN/Inf: first at step 41 (forward, 'log_features'); update stopped; 1 step(s) with NaN/Inf" in result.stdout
@@ -42,11 +43,13 @@ def test_report_json_follows_the_documented_shape(demo_logdir):
     assert runs["exploding/train"]["gradients"]["hidden_1"]["max"] == "NaN"
     finding = runs["exploding/train"]["findings"][0]
     assert set(finding) == {"id", "severity", "step", "layer", "title", "detail", "remedy", "diagnostic", "caused_by"}
-    assert finding["diagnostic"] == "gradients" and finding["caused_by"] is None
-    # Root cause first: the NaN/Inf that ends the explosion, and the dead units after it, follow from it.
+    # Root cause first: updates of 5-8% of the weights per step (SGD at 0.1) from step 2; the
+    # explosion at step 24, the NaN/Inf it ends in and the dead units after it follow from them.
+    assert finding["id"] == "learning_rate_too_high" and finding["caused_by"] is None
+    assert finding["diagnostic"] == "gradients" and finding["severity"] == "error"  # the cause of an error
     consequences = runs["exploding/train"]["findings"][1:]
-    assert consequences and all(f["caused_by"] == "exploding_gradients" for f in consequences)
-    assert consequences[0]["id"] == "nonfinite"
+    assert [f["id"] for f in consequences[:2]] == ["exploding_gradients", "nonfinite"]
+    assert {f["caused_by"] for f in consequences} == {"learning_rate_too_high"}
     # The health summary: one line per diagnostic, worst first.
     overview = runs["nan/train"]["overview"]
     assert overview[0] == {"diagnostic": "nonfinite", "label": "NaN/Inf", "status": "error", "findings": 1, "root_causes": 1,

@@ -44,6 +44,13 @@ def test_growth_of_the_global_norm_sets_the_severity(growth, severity):
     assert (finding.severity, finding.step, finding.layer) == (severity, 61, "layer_1")
 
 
+def test_a_large_first_step_whose_gradients_then_shrink_is_not_an_explosion():
+    # DenseNet121 on its first step: a global norm 300x the median of the next steps.
+    norms = steady(steps=300, value=0.01)
+    norms[0] = 30.0
+    assert gradients.exploding_gradients(gradients.gradient_series(run_with(norms))) == []
+
+
 def test_first_non_finite_gradient_is_an_error_at_its_step_and_first_layer():
     norms = steady()
     norms[40:, 2] = np.inf
@@ -131,3 +138,39 @@ def test_rules_and_report_accept_any_recorded_values(norms):
         assert finding.severity in ("warning", "error") and finding.layer in run.layers
         assert 1 <= finding.step <= norms.shape[0]
     json.dumps(json_safe(run_report(run)), allow_nan=False)
+
+
+def test_update_ratios_far_above_the_usual_mean_a_learning_rate_too_high():
+    norms = steady(width=3)
+    ratios = np.full_like(norms, 1e-3)
+    ratios[:, 1] = 6e-2  # 6% of the layer's weights per step
+    (finding,) = gradients.learning_rate_scale(gradients.gradient_series(run_with(norms, update_ratio=ratios)))
+    assert (finding.id, finding.severity, finding.layer, finding.step) == ("learning_rate_too_high", "warning", "layer_1", 1)
+    assert "'layer_1' 0.06" in finding.detail and "'layer_0'" not in finding.detail
+    ratios[:, 1] = 2e-2  # below LR_TOO_HIGH: large, not too large
+    assert gradients.learning_rate_scale(gradients.gradient_series(run_with(norms, update_ratio=ratios))) == []
+
+
+def test_only_the_steps_before_the_first_nan_are_judged_for_the_learning_rate():
+    norms = steady(width=2)
+    ratios = np.full_like(norms, 1e-3)
+    ratios[:50] = 5e-2
+    norms[50:] = np.nan  # diverged at step 51: what came after is not evidence
+    (finding,) = gradients.learning_rate_scale(gradients.gradient_series(run_with(norms, update_ratio=ratios)))
+    assert finding.id == "learning_rate_too_high" and "before the first NaN/Inf" in finding.detail
+
+
+def test_every_layer_barely_moving_while_gradients_stay_is_a_learning_rate_too_low():
+    norms = steady(width=3)
+    ratios = np.full_like(norms, 1e-8)
+    (finding,) = gradients.learning_rate_scale(gradients.gradient_series(run_with(norms, update_ratio=ratios)))
+    assert (finding.id, finding.layer, finding.step) == ("learning_rate_too_low", None, 51)
+    ratios[:, 2] = 1e-3  # one layer learns: not the learning rate (vanishing_gradients judges the rest)
+    assert gradients.learning_rate_scale(gradients.gradient_series(run_with(norms, update_ratio=ratios))) == []
+
+
+def test_small_updates_of_a_converged_model_are_not_a_learning_rate_too_low():
+    norms = steady(width=2)
+    norms[20:] = 1e-4  # gradients fell 10^4: the model converged, updates shrink with them
+    ratios = np.full_like(norms, 1e-8)
+    assert gradients.learning_rate_scale(gradients.gradient_series(run_with(norms, update_ratio=ratios))) == []

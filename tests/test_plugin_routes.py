@@ -42,7 +42,8 @@ def test_runs_lists_every_demo_run_with_finding_counts(client):
     # follow from the explosion, so the run counts one error, its root cause.
     assert by_name["exploding/train"]["error_count"] == 1 and by_name["exploding/train"]["warning_count"] == 0
     assert by_name["healthy/train"]["error_count"] == 0 and by_name["healthy/train"]["warning_count"] == 0
-    assert by_name["vanishing/train"]["warning_count"] == 1
+    # Vanishing gradients in the first layers, and SGD moving the output layer by 13% per step.
+    assert by_name["vanishing/train"]["warning_count"] == 2
     assert by_name["starved/train"]["warning_count"] == 1 and by_name["starved/train"]["error_count"] == 0
     common = ["activations", "environment", "gradients", "input", "memory"]
     assert all(by_name[name]["families"] == common and by_name[name]["last_step"] == 116 for name in ("healthy/train", "starved/train", "unscaled/train", "vanishing/train"))
@@ -56,14 +57,14 @@ def test_report_holds_findings_with_remedies(client):
     report = get_json(client, f"{PREFIX}/report?run=exploding/train")
     assert report["run"] == "exploding/train" and report["steps"] == 116
     assert report["layers"] == ["hidden_1", "hidden_2", "hidden_3", "output"]
-    finding = report["findings"][0]  # worst first, then by step: the first thing that went wrong
-    assert finding["id"] == "exploding_gradients" and finding["severity"] == "error"
-    # Then, as its consequence, where the first NaN/Inf came from (recorded: the demo runs with
-    # on_nan="record"), and the ReLU layers left dead by NaN weights.
-    assert report["findings"][1]["id"] == "nonfinite" and report["findings"][1]["step"] > finding["step"]
-    assert {other["caused_by"] for other in report["findings"][1:]} == {"exploding_gradients"}
-    assert {other["id"] for other in report["findings"][2:]} <= {"dead_relu"}
-    assert "clipnorm" in finding["remedy"]
+    finding = report["findings"][0]  # the root cause first: SGD's steps are too large from step 2
+    assert finding["id"] == "learning_rate_too_high" and finding["severity"] == "error" and finding["step"] == 2
+    # Then, as its consequences: the explosion, where the first NaN/Inf came from (recorded: the
+    # demo runs with on_nan="record"), and the ReLU layers left dead by NaN weights.
+    assert [other["id"] for other in report["findings"][1:3]] == ["exploding_gradients", "nonfinite"]
+    assert {other["caused_by"] for other in report["findings"][1:]} == {"learning_rate_too_high"}
+    assert {other["id"] for other in report["findings"][3:]} <= {"dead_relu"}
+    assert "learning rate" in finding["remedy"] and "clipnorm" in report["findings"][1]["remedy"]
     assert set(report["gradients"]) == set(report["layers"])
 
 

@@ -1,6 +1,7 @@
 """Root cause first: which findings of a run follow from an earlier one.
 
-Rules find symptoms independently; several of them often describe one problem. A gradient
+Rules find symptoms independently; several of them often describe one problem. A learning rate
+too high (the update ratio says so) makes gradients and activations explode; a gradient
 explosion ends in NaN; once the weights hold NaN/Inf, every later statistic (dead units,
 saturation, activation explosions, another NaN) is computed from broken weights. ``attribute``
 marks such findings as consequences (``Finding.caused_by`` = the id of the root finding) so the
@@ -15,35 +16,63 @@ from __future__ import annotations
 
 import dataclasses
 
-from tb_diag.plugin.findings import Finding, sort_findings
+from tb_diag.plugin.findings import SEVERITY_ORDER, Finding, sort_findings
 
 # The finding that says where training first produced NaN/Inf, and the growth finding that says
 # the global gradient norm exploded before it.
 NONFINITE_ID = "nonfinite"
 EXPLODING_ID = "exploding_gradients"
+# Update ratios far above the usual: the cause of explosions that start at or after it.
+LR_TOO_HIGH_ID = "learning_rate_too_high"
+EXPLOSION_IDS = (EXPLODING_ID, "activation_explosion")
 
 
 def attribute(findings: list[Finding]) -> list[Finding]:
     """``findings`` with ``caused_by`` set on the ones that follow from another, in report order:
-    each root, worst first, followed by its consequences (by step)."""
+    each root, worst first, followed by its consequences (by step). A root is at least as severe as
+    its worst consequence (the cause of an error is an error)."""
     by_id = {finding.id: finding for finding in findings}
     nonfinite = by_id.get(NONFINITE_ID)
     exploding = by_id.get(EXPLODING_ID)
+    learning_rate = by_id.get(LR_TOO_HIGH_ID)
+    parent: dict[int, Finding] = {}  # id(finding) -> the finding it directly follows from
     first_bad_step = _first_nonfinite_step(nonfinite, exploding)
-    causes: dict[int, str] = {}
     if first_bad_step is not None:
-        # The root of everything from the first non-finite step on: the explosion that led to it,
-        # if it started earlier, else the NaN/Inf event itself.
-        root = nonfinite or exploding
+        # The NaN/Inf event follows from an explosion that started before it; everything from the
+        # first non-finite step on follows from the event (or, without one, from the explosion).
+        bad = nonfinite or exploding
         if nonfinite is not None and exploding is not None and exploding.step is not None and exploding.step < first_bad_step:
-            root = exploding
-            causes[id(nonfinite)] = exploding.id
+            parent[id(nonfinite)] = exploding
         for finding in findings:
-            if finding is root or id(finding) in causes or finding.step is None:
-                continue
-            if finding.step >= first_bad_step:
-                causes[id(finding)] = root.id
-    marked = [dataclasses.replace(finding, caused_by=causes[id(finding)]) if id(finding) in causes else finding for finding in findings]
+            if finding is not bad and id(finding) not in parent and finding.step is not None and finding.step >= first_bad_step:
+                parent[id(finding)] = bad
+    if learning_rate is not None and learning_rate.step is not None:
+        # Explosions from the first step whose updates were too large follow from the learning rate.
+        for finding in findings:
+            if finding.id in EXPLOSION_IDS and finding.step is not None and finding.step >= learning_rate.step:
+                if id(finding) not in parent or parent[id(finding)].id not in EXPLOSION_IDS + (LR_TOO_HIGH_ID,):
+                    parent[id(finding)] = learning_rate
+
+    def root_of(finding: Finding) -> Finding:
+        seen = {id(finding)}
+        while id(finding) in parent and id(parent[id(finding)]) not in seen:
+            finding = parent[id(finding)]
+            seen.add(id(finding))
+        return finding
+
+    roots = {id(finding): root_of(finding) for finding in findings}
+    worst: dict[int, str] = {}
+    for finding in findings:
+        root = roots[id(finding)]
+        current = worst.get(id(root), root.severity)
+        worst[id(root)] = finding.severity if SEVERITY_ORDER[finding.severity] < SEVERITY_ORDER[current] else current
+    marked = []
+    for finding in findings:
+        root = roots[id(finding)]
+        if root is finding:
+            marked.append(dataclasses.replace(finding, severity=worst[id(finding)]))
+        else:
+            marked.append(dataclasses.replace(finding, caused_by=root.id))
     return ordered(marked)
 
 

@@ -42,6 +42,32 @@ NORMALIZATION_CLASSES = frozenset({
     "UnitNormalization", "RMSNormalization", "SpectralNormalization",
 })
 
+# Learning-rate scale, read from the update ratio ||w_after - w_before|| / ||w_after|| of the
+# sampled steps before any non-finite value (~1e-3 of the weights' norm per step is the rule of
+# thumb; healthy Adam runs of the standard models measure 1e-7 to 1.3e-2, see docs/rules.md).
+# Too high: a layer's median update ratio is at least this (its weights change by 5% per step).
+LR_TOO_HIGH = 5e-2
+# Too low: EVERY layer's median update ratio is at most this while the gradients have not shrunk
+# (a converged model's updates are small because its gradients are; a too-small learning rate's
+# are small although its gradients are not).
+LR_TOO_LOW = 1e-6
+# "Not shrunk": the recent median global gradient norm is at least this share of its early median.
+LR_CONVERGED_SHARE = 1e-2
+# Either judgement needs this many sampled steps in its window.
+LR_MIN_SAMPLES = 3
+
+LR_HIGH_REMEDY = (
+    "Lower the learning rate (try 3-10x lower) or warm it up over the first steps "
+    "(keras.optimizers.schedules, or a LearningRateScheduler callback); with SGD consider Adam. If "
+    "only some layers are listed, give them a smaller rate or normalise what feeds them "
+    "(BatchNormalization/LayerNormalization), and clip gradients (clipnorm=1.0)."
+)
+LR_LOW_REMEDY = (
+    "Raise the learning rate (try 10x higher); check that a schedule has not decayed it to almost "
+    "zero and that it was not set in the wrong unit (1e-5 where 1e-3 was meant). A learning-rate "
+    "range test (increase it every few steps, watch the loss) finds a good value."
+)
+
 EXPLODING_REMEDY = (
     "Clip gradients (e.g. keras.optimizers.Adam(learning_rate, clipnorm=1.0)), lower the learning "
     "rate (try 10x lower, or add warm-up), and check initialisation: He ('he_normal') for ReLU-family "
@@ -138,7 +164,11 @@ def find(run: RunData) -> list[Finding]:
         return []
     # The NaN/Inf origin probe's finding says where non-finite gradients came from.
     origin_recorded = bool(run.documents.get(schema.NONFINITE.name))
-    return exploding_gradients(series, origin_recorded) + vanishing_gradients(series, _layer_classes(run))
+    return (
+        exploding_gradients(series, origin_recorded)
+        + vanishing_gradients(series, _layer_classes(run))
+        + learning_rate_scale(series)
+    )
 
 
 def _layer_classes(run: RunData) -> dict[str, str]:
@@ -198,7 +228,10 @@ def exploding_gradients(series: GradientSeries, origin_recorded: bool = False) -
     baseline = float(np.median(early))
     if baseline <= 0:
         return []
-    growth = series.global_norm / baseline
+    # Growth is judged after the early window: a large first step whose gradients then shrink (a
+    # DenseNet121's first norm is 300x its early median) is how training starts, not an explosion.
+    growth = np.zeros_like(series.global_norm)
+    growth[early.size :] = series.global_norm[early.size :] / baseline
     peak = int(growth.argmax())
     if growth[peak] < EXPLODING_WARNING_GROWTH:
         return []
@@ -223,6 +256,73 @@ def exploding_gradients(series: GradientSeries, origin_recorded: bool = False) -
             remedy=EXPLODING_REMEDY,
         )
     ]
+
+
+def learning_rate_scale(series: GradientSeries) -> list[Finding]:
+    """``learning_rate_too_high``: layers whose median update ratio before any NaN/Inf is >=
+    ``LR_TOO_HIGH``; ``learning_rate_too_low``: every layer's recent median update ratio <=
+    ``LR_TOO_LOW`` while the gradients have not shrunk (``LR_CONVERGED_SHARE``)."""
+    sampled = series.sampled if series.sampled.ndim == 2 else np.broadcast_to(series.sampled, series.grad_norm.shape)
+    finite_steps = np.isfinite(series.grad_norm).all(axis=0) & np.isfinite(series.update_ratio).all(axis=0)
+    end = int(finite_steps.argmin()) if not finite_steps.all() else series.steps.size  # before the first NaN/Inf
+    ratios = np.where(sampled[:, :end], series.update_ratio[:, :end], np.nan)
+    samples = np.isfinite(ratios).sum(axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: layers never sampled
+        medians = np.nanmedian(ratios, axis=1)
+    findings = []
+    high = [i for i in range(len(series.layers)) if samples[i] >= LR_MIN_SAMPLES and medians[i] >= LR_TOO_HIGH]
+    if high:
+        first = min(int(np.flatnonzero(ratios[i] >= LR_TOO_HIGH)[0]) for i in high)
+        listed = ", ".join(f"'{series.layers[i]}' {medians[i]:.2g}" for i in sorted(high, key=lambda i: -medians[i])[:5])
+        more = f" and {len(high) - 5} more" if len(high) > 5 else ""
+        findings.append(
+            Finding(
+                id="learning_rate_too_high",
+                severity="warning",
+                step=int(series.steps[first]),
+                layer=series.layers[max(high, key=lambda i: medians[i])],
+                title="The learning rate is too high",
+                detail=f"Each update changed the weights of {len(high)} layer(s) by a median of "
+                f"{LR_TOO_HIGH:.0%} of their norm or more (update ratio over {int(samples[high].max())} "
+                f"sampled steps{' before the first NaN/Inf' if end < series.steps.size else ''}; healthy "
+                f"training stays below 0.013, about 0.001 is typical): {listed}{more}. Steps that large overshoot: the loss jumps around "
+                f"and gradients can explode.",
+                remedy=LR_HIGH_REMEDY,
+            )
+        )
+    if end < series.steps.size or series.steps.size < MIN_STEPS:
+        return findings
+    recent = slice(series.steps.size // 2, None)
+    recent_ratios = np.where(sampled[:, recent] & series.present[:, recent], series.update_ratio[:, recent], np.nan)
+    recent_samples = np.isfinite(recent_ratios).sum(axis=1)
+    judged = recent_samples >= LR_MIN_SAMPLES
+    if not judged.any():
+        return findings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        recent_medians = np.nanmedian(recent_ratios, axis=1)
+    early_norm = float(np.median(series.global_norm[: max(5, series.steps.size // 10)]))
+    recent_norm = float(np.median(series.global_norm[recent]))
+    converged = early_norm > 0 and recent_norm < LR_CONVERGED_SHARE * early_norm
+    if converged or not (recent_medians[judged] <= LR_TOO_LOW).all():
+        return findings
+    largest = int(np.nanargmax(np.where(judged, recent_medians, np.nan)))
+    findings.append(
+        Finding(
+            id="learning_rate_too_low",
+            severity="warning",
+            step=int(series.steps[recent.start]),
+            layer=None,
+            title="The learning rate is too low",
+            detail=f"Over the last {series.steps.size - recent.start} steps every layer's weights changed by "
+            f"at most {recent_medians[largest]:.2g} of their norm per step (median update ratio; largest in "
+            f"'{series.layers[largest]}'; about 0.001 is typical), while the global gradient norm stayed at "
+            f"{recent_norm:.3g} (early: {early_norm:.3g}): the model is not converged, it is barely moving.",
+            remedy=LR_LOW_REMEDY,
+        )
+    )
+    return findings
 
 
 def _describe_nonfinite(value: float) -> str:
