@@ -207,7 +207,11 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             self._flush()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        """Writes what was buffered during the epoch, so the tab is current after every epoch."""
+        """Hands the epoch's logs to the probes, then writes what was buffered during the epoch, so
+        the tab is current after every epoch."""
+        for probe in self._probes_with("on_epoch_end"):
+            with self._guard(probe.name):
+                probe.on_epoch_end(epoch, dict(logs or {}))
         self._flush()
 
     def on_train_end(self, logs: dict | None = None) -> None:
@@ -683,8 +687,13 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             self._disable_all(f"the log dir {self._run_dir!r} vanished during training; diagnostics are off for this fit")
             return
         self._steps_since_flush = 0
+        for probe in self._probes_with("flush_documents"):
+            with self._guard(probe.name):
+                probe.flush_documents(self._writer)
         last_step = self._counter.read()
         if last_step <= self._last_written_step:
+            with self._guard("writer"):
+                self._writer.flush()
             return
         first_step = max(self._last_written_step + 1, last_step - self._capacity + 1)
         if first_step > self._last_written_step + 1:

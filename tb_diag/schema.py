@@ -144,11 +144,15 @@ NONFINITE_STEPS = Family("nonfinite_steps", (), DOCUMENT)
 # (its update skipped by the optimizer, not by tb_diag).
 LOSS_SCALE = Family("loss_scale", ("scale", "overflow"), PER_STEP)
 
+# Keras' epoch logs, one document per epoch, at the epoch's last step: {"epoch": n (Keras' epoch
+# index in its fit), "logs": {"loss": ..., "val_loss": ..., ...}} (finite numbers only).
+EPOCHS = Family("epochs", (), DOCUMENT)
+
 FAMILIES: dict[str, Family] = {
     family.tag: family
     for family in (
         LAYERS, GRADIENTS, INPUT, INPUT_PIPELINE, ACTIVATION_CALLS, ACTIVATIONS, MEMORY, TRACES, MEMORY_PROFILES, GPU_DEVICES,
-        GPU_MEMORY, ENVIRONMENT, NONFINITE, NONFINITE_STEPS, LOSS_SCALE,
+        GPU_MEMORY, ENVIRONMENT, NONFINITE, NONFINITE_STEPS, LOSS_SCALE, EPOCHS,
     )
 }
 

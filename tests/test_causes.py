@@ -95,3 +95,11 @@ def test_an_activation_explosion_after_large_updates_follows_from_the_learning_r
     found = by_id(causes.attribute([finding("activation_explosion", severity="warning", step=60), finding("learning_rate_too_high", severity="warning", step=12)]))
     assert found["activation_explosion"].caused_by == "learning_rate_too_high"
     assert found["learning_rate_too_high"].severity == "warning"
+
+
+def test_vanishing_gradients_follow_from_the_deep_sigmoid_stack_the_model_check_named():
+    found = causes.attribute([
+        finding("vanishing_gradients", severity="warning", step=59),
+        finding("deep_saturating_stack", severity="warning"),
+    ])
+    assert [(f.id, f.caused_by) for f in found] == [("deep_saturating_stack", None), ("vanishing_gradients", "deep_saturating_stack")]

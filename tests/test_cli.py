@@ -24,6 +24,9 @@ def test_report_prints_each_run_and_its_findings(demo_logdir):
     assert "ERROR learning_rate_too_high at step 2" in result.stdout
     assert "consequence of learning_rate_too_high: ERROR exploding_gradients at step 24" in result.stdout
     assert "WARNING vanishing_gradients" in result.stdout and "fix: " in result.stdout
+    # The model check names the cause before any step: 8 sigmoid layers without normalisation.
+    assert "  WARNING deep_saturating_stack in 'sigmoid_1'" in result.stdout
+    assert "consequence of deep_saturating_stack: WARNING vanishing_gradients" in result.stdout
     assert "input: highly input-bound" in result.stdout and "WARNING input_bound" in result.stdout
     assert "NaN/Inf: first at step 41 (forward, 'log_features'); update stopped; 1 step(s) with NaN/Inf" in result.stdout
 

@@ -42,7 +42,8 @@ def test_runs_lists_every_demo_run_with_finding_counts(client):
     # follow from the explosion, so the run counts one error, its root cause.
     assert by_name["exploding/train"]["error_count"] == 1 and by_name["exploding/train"]["warning_count"] == 0
     assert by_name["healthy/train"]["error_count"] == 0 and by_name["healthy/train"]["warning_count"] == 0
-    # Vanishing gradients in the first layers, and SGD moving the output layer by 13% per step.
+    # Two root causes: 8 sigmoid layers without normalisation (the model check; the vanishing
+    # gradients follow from it), and SGD moving the output layer by 13% per step.
     assert by_name["vanishing/train"]["warning_count"] == 2
     assert by_name["starved/train"]["warning_count"] == 1 and by_name["starved/train"]["error_count"] == 0
     common = ["activations", "environment", "gradients", "input", "memory"]

@@ -1,7 +1,7 @@
 """Root cause first: which findings of a run follow from an earlier one.
 
-Rules find symptoms independently; several of them often describe one problem. A learning rate
-too high (the update ratio says so) makes gradients and activations explode; a gradient
+Rules find symptoms independently; several of them often describe one problem. A deep stack of
+sigmoid layers (the model check) makes gradients vanish; a learning rate too high (the update ratio says so) makes gradients and activations explode; a gradient
 explosion ends in NaN; once the weights hold NaN/Inf, every later statistic (dead units,
 saturation, activation explosions, another NaN) is computed from broken weights. ``attribute``
 marks such findings as consequences (``Finding.caused_by`` = the id of the root finding) so the
@@ -25,6 +25,8 @@ EXPLODING_ID = "exploding_gradients"
 # Update ratios far above the usual: the cause of explosions that start at or after it.
 LR_TOO_HIGH_ID = "learning_rate_too_high"
 EXPLOSION_IDS = (EXPLODING_ID, "activation_explosion")
+# Model-check findings (read before any step) and the symptom each explains when both are found.
+EXPLAINED_BY_SETUP = {"vanishing_gradients": "deep_saturating_stack"}
 
 
 def attribute(findings: list[Finding]) -> list[Finding]:
@@ -52,6 +54,11 @@ def attribute(findings: list[Finding]) -> list[Finding]:
             if finding.id in EXPLOSION_IDS and finding.step is not None and finding.step >= learning_rate.step:
                 if id(finding) not in parent or parent[id(finding)].id not in EXPLOSION_IDS + (LR_TOO_HIGH_ID,):
                     parent[id(finding)] = learning_rate
+
+    for finding in findings:
+        cause = by_id.get(EXPLAINED_BY_SETUP.get(finding.id, ""))
+        if cause is not None and id(finding) not in parent:
+            parent[id(finding)] = cause
 
     def root_of(finding: Finding) -> Finding:
         seen = {id(finding)}

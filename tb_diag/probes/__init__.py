@@ -3,6 +3,7 @@
 from tb_diag.probes.activations import ActivationsProbe
 from tb_diag.probes.base import Probe
 from tb_diag.probes.environment import EnvironmentProbe
+from tb_diag.probes.epochs import EpochsProbe
 from tb_diag.probes.gradients import GradientsProbe
 from tb_diag.probes.input import InputProbe
 from tb_diag.probes.memory import MemoryProbe
@@ -10,5 +11,5 @@ from tb_diag.probes.nonfinite import NonfiniteProbe
 
 PROBES: dict[str, type[Probe]] = {
     probe.name: probe
-    for probe in (GradientsProbe, NonfiniteProbe, InputProbe, ActivationsProbe, MemoryProbe, EnvironmentProbe)
+    for probe in (GradientsProbe, NonfiniteProbe, InputProbe, ActivationsProbe, MemoryProbe, EnvironmentProbe, EpochsProbe)
 }

@@ -189,6 +189,14 @@ class Probe(abc.ABC):
     def on_epoch_begin(self, epoch: int) -> None:
         """On the host, before the first step of ``epoch`` (not called for the epoch ``start`` got)."""
 
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        """On the host at the end of ``epoch``, with Keras' epoch logs (training and validation
+        metrics), before that epoch's ``flush``."""
+
     @abc.abstractmethod
     def flush(self, writer: SummaryWriter, first_step: int, last_step: int) -> None:
         """Writes what was recorded for steps ``first_step..last_step``."""
+
+    def flush_documents(self, writer: SummaryWriter) -> None:
+        """Writes documents kept on the host at the steps they belong to; called at every flush,
+        also one with no new step to write (an epoch that ended right after a periodic flush)."""

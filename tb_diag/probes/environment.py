@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from tb_diag import schema
+from tb_diag.core.model_check import setup_facts
 from tb_diag.core.writer import SummaryWriter
 from tb_diag.probes.base import Probe, ProbeSetup
 
@@ -76,6 +77,7 @@ def environment_card(model: Any, iterator: Any) -> dict:
         "seed": _safe(_global_seed),
         "op_determinism": _safe(_op_determinism),
         "model": _safe(lambda: _model_summary(model)),
+        "setup": _safe(lambda: setup_facts(model)),
     }
 
 

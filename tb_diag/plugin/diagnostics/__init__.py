@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from tb_diag.plugin.diagnostics import activations, environment, gradients, input, memory, nonfinite
+from tb_diag.plugin.diagnostics import activations, environment, epochs, gradients, input, memory, nonfinite
 from tb_diag.plugin.findings import Finding
 from tb_diag.plugin.run_data import RunData
 
@@ -42,5 +42,6 @@ DIAGNOSTICS: list[Diagnostic] = [
     Diagnostic(input.FAMILY.name, "input", input.summarize, input.find, input.panel_payload, input.headline),
     Diagnostic(activations.FAMILY.name, "activations", activations.summarize, activations.find, activations.panel_payload, activations.headline),
     Diagnostic(memory.FAMILY.name, "memory", memory.summarize, memory.find, memory.panel_payload, memory.headline),
+    Diagnostic(epochs.FAMILY.name, "epochs", epochs.summarize, epochs.find, epochs.panel_payload, epochs.headline),
     Diagnostic(environment.FAMILY.name, "environment", environment.summarize, environment.find, environment.panel_payload, environment.headline),
 ]

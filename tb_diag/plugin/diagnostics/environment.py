@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from tb_diag import schema
+from tb_diag.plugin.diagnostics import model_check
 from tb_diag.plugin.findings import Finding
 from tb_diag.plugin.run_data import RunData
 
@@ -34,9 +35,10 @@ def summarize(run: RunData) -> dict | None:
 
 
 def find(run: RunData) -> list[Finding]:
-    """No finding: whether a run can be reproduced matters when runs are compared, so it is said
-    there (``not_reproducible``, the report's ``not_reproducible``), not on every run."""
-    return []
+    """The model check's findings (``model_check``: the model and its ``compile``, read at the
+    start of ``fit``). Whether a run can be reproduced matters when runs are compared, so it is
+    said there (``not_reproducible``, the report's ``not_reproducible``), not on every run."""
+    return model_check.find(card(run))
 
 
 def not_reproducible(current: dict | None) -> str | None:
