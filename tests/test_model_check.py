@@ -82,6 +82,26 @@ def test_the_output_activation_and_the_losss_from_logits_must_agree(activation, 
     assert finding.severity == "error" and finding.layer == "head" and expected in finding.detail
 
 
+def test_losses_given_per_output_name_are_paired_with_their_own_output():
+    inputs = keras.Input((4,))
+    classes = keras.layers.Dense(3, activation="softmax", name="cls")(inputs)
+    value = keras.layers.Dense(1, name="reg")(inputs)
+    model = keras.Model(inputs, [classes, value])
+    model.compile("adam", {"reg": "mse", "cls": keras.losses.SparseCategoricalCrossentropy(from_logits=True)})
+    assert [(f.id, f.layer) for f in check(model).values()] == [("output_loss_mismatch", "cls")]
+    # An output without its own loss: no pairing is guessed, nothing is judged.
+    model.compile("adam", {"cls": keras.losses.SparseCategoricalCrossentropy(from_logits=True)})
+    assert setup_facts(model)["losses"] == []
+
+
+def test_the_model_check_imports_on_its_own():
+    """core/ must not import probes/ (the probes import core): a fresh interpreter proves it."""
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-c", "import tb_diag.core.model_check"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-1000:]
+
+
 def test_under_mixed_float16_an_output_layer_computing_in_float16_is_named():
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:

@@ -42,6 +42,18 @@ def leaf_layers(model: Any) -> list[tuple[str, Any]]:
     return found
 
 
+def activation_kind(layer: Any) -> str:
+    """The activation a layer applies to its output, by name (``"relu"``, ``"sigmoid"``, ``"linear"``...)."""
+    if isinstance(layer, keras.layers.ReLU):
+        return "relu"
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    function = getattr(layer, "activation", None)
+    if function is None:
+        return "linear" if isinstance(layer, (keras.layers.Dense, keras.layers.Activation)) else "other"
+    return getattr(function, "__name__", "") or "other"
+
+
 class LayerCallHook:
     """Wraps ``call`` on every leaf layer instance so the train step's forward pass calls ``on_call``.
 

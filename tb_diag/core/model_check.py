@@ -14,8 +14,7 @@ from typing import Any
 
 import keras
 
-from tb_diag.core.layer_calls import leaf_layers
-from tb_diag.probes.activations import activation_kind
+from tb_diag.core.layer_calls import activation_kind, leaf_layers
 
 RELU_FAMILY = frozenset({"relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish"})
 SATURATING = frozenset({"sigmoid", "tanh", "hard_sigmoid", "hard_tanh"})
@@ -112,9 +111,13 @@ def _losses(model: Any) -> list[dict]:
     ``None`` when the loss has no such setting)."""
     loss = getattr(model, "loss", None)
     if isinstance(loss, dict):
-        names = [getattr(tensor, "_keras_history", None) for tensor in getattr(model, "outputs", None) or []]
-        ordered = [loss.get(getattr(getattr(h, "operation", None), "name", None)) for h in names] if names else list(loss.values())
-        losses = [entry for entry in ordered if entry is not None] or list(loss.values())
+        # Keyed by output name: paired in output order only when every output has its loss, so
+        # that the viewer never judges an output against another output's loss.
+        histories = [getattr(tensor, "_keras_history", None) for tensor in getattr(model, "outputs", None) or []]
+        names = [getattr(getattr(history, "operation", None), "name", None) for history in histories]
+        if not names or any(name not in loss for name in names):
+            return []
+        losses = [loss[name] for name in names]
     elif isinstance(loss, (list, tuple)):
         losses = list(loss)
     else:

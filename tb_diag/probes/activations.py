@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from tb_diag import schema
+from tb_diag.core.layer_calls import activation_kind
 from tb_diag.core.ring_buffer import RingBuffer
 from tb_diag.core.writer import SummaryWriter
 from tb_diag.probes.base import ApplyStep, LayerCall, Probe, ProbeSetup
@@ -288,18 +288,6 @@ def _sample(values: Any) -> tuple[Any, Any]:
         return tf.pad(flat, [[0, SAMPLE_VALUES - flat.shape[0]]]), tf.constant(flat.shape[0])
     size = tf.size(flat)
     return tf.pad(flat, [[0, SAMPLE_VALUES - size]]), size
-
-
-def activation_kind(layer: Any) -> str:
-    """The activation a layer applies to its output, by name (``"relu"``, ``"sigmoid"``, ``"linear"``...)."""
-    if isinstance(layer, keras.layers.ReLU):
-        return "relu"
-    if isinstance(layer, keras.layers.Softmax):
-        return "softmax"
-    function = getattr(layer, "activation", None)
-    if function is None:
-        return "linear" if isinstance(layer, (keras.layers.Dense, keras.layers.Activation)) else "other"
-    return getattr(function, "__name__", "") or "other"
 
 
 def _first_float_tensor(structure: Any) -> Any:
