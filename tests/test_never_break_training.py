@@ -156,7 +156,7 @@ def test_a_model_without_trainable_weights_trains_with_one_warning(tmp_path, reg
         ({"log_dir": "x", "flush_every_steps": 0}, "flush_every_steps must be an integer >= 1, got 0"),
         ({"log_dir": "x", "flush_every_steps": 2.5}, "got 2.5"),
         ({"log_dir": "x", "probes": "gradients"}, "probes must be a list of probe names"),
-        ({"log_dir": "x", "probes": ["gradient"]}, "unknown names ['gradient']; available: ['activations', 'environment', 'gradients', 'input', 'memory', 'nonfinite']"),
+        ({"log_dir": "x", "probes": ["gradient"]}, "unknown names ['gradient']; available: ['activations', 'environment', 'epochs', 'gradients', 'input', 'memory', 'nonfinite']"),
         ({"log_dir": "x", "profile_memory_every_steps": 0}, "profile_memory_every_steps must be an integer >= 1, got 0"),
         ({"log_dir": "x", "profile_memory_every_steps": 10, "profile_memory_steps": 10},
          "profile_memory_steps (10) must be smaller than profile_memory_every_steps (10)"),
