@@ -67,15 +67,7 @@ def train_healthy(model: str, log_dir: str, steps: int = DEFAULT_STEPS, small: b
     net, data = build(model, keras, small=small)
     compile_model(net, keras)
     epochs = max(1, -(-steps // BATCHES_PER_EPOCH))
-    if signal:
-        dataset = data.dataset(seed=seed, batches=BATCHES_PER_EPOCH)
-    else:
-        import numpy as np
-        import tensorflow as tf
-
-        x, y = data.arrays(BATCHES_PER_EPOCH * data.batch_size, seed)
-        y = np.random.default_rng(seed + 1).permutation(y)
-        dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(data.batch_size, drop_remainder=True).cache().repeat()
+    dataset = data.dataset(seed=seed, batches=BATCHES_PER_EPOCH, shuffle_labels=not signal)
     net.fit(
         dataset, epochs=epochs, steps_per_epoch=min(steps, BATCHES_PER_EPOCH), verbose=0,
         callbacks=[DiagnosticsCallback(log_dir)],

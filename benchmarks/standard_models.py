@@ -91,13 +91,17 @@ class SyntheticData:
             return _images(rng, y, self.shape), y
         return _tokens(rng, y, self.shape[0], self.vocab, self.classes), y
 
-    def dataset(self, seed: int = 0, batches: int = 16, repeat: bool = True) -> Any:
-        """A ``tf.data.Dataset`` of ``batches`` fixed batches (cached), repeated forever by default."""
+    def dataset(self, seed: int = 0, batches: int = 16, repeat: bool = True, shuffle_labels: bool = False) -> Any:
+        """A ``tf.data.Dataset`` of ``batches`` fixed batches (cached), repeated forever by default.
+        ``shuffle_labels``: the labels permuted (seed + 1), so nothing links them to the inputs."""
+        import numpy as np
         import tensorflow as tf
 
         if batches < 1:
             raise ValueError(f"batches must be >= 1, got {batches!r}")
         x, y = self.arrays(batches * self.batch_size, seed)
+        if shuffle_labels:
+            y = np.random.default_rng(seed + 1).permutation(y)
         data = tf.data.Dataset.from_tensor_slices((x, y)).batch(self.batch_size, drop_remainder=True).cache()
         return data.repeat() if repeat else data
 

@@ -26,10 +26,11 @@ NORMALIZATION = (
 )
 
 
-def setup_facts(model: Any) -> dict:
+def setup_facts(model: Any, layers: list[tuple[str, Any]] | None = None) -> dict:
     """``{"relu_initializers", "saturating_stacks", "outputs", "losses", "batch_normalization"}``
-    for ``model`` (built and compiled); see each helper for the entries."""
-    layers = leaf_layers(model)
+    for ``model`` (built and compiled); see each helper for the entries. ``layers``: its
+    ``leaf_layers``, if the caller has them already."""
+    layers = leaf_layers(model) if layers is None else layers
     path_of = {id(layer): path for path, layer in layers}
     return {
         "relu_initializers": [entry for path, layer in layers if (entry := _relu_initializer(path, layer))],

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from tb_diag.plugin.diagnostics.gradients import NONFINITE_TITLE as NONFINITE_GRADIENTS_TITLE
 from tb_diag.plugin.findings import SEVERITY_ORDER, Finding, sort_findings
 
 # The finding that says where training first produced NaN/Inf, and the growth finding that says
@@ -91,10 +92,6 @@ def _first_nonfinite_step(nonfinite: Finding | None, exploding: Finding | None) 
     if exploding is not None and exploding.step is not None and exploding.title == NONFINITE_GRADIENTS_TITLE:
         return exploding.step
     return None
-
-
-# The title ``gradients.exploding_gradients`` gives a non-finite gradient norm (not mere growth).
-NONFINITE_GRADIENTS_TITLE = "Gradients became non-finite"
 
 
 def ordered(findings: list[Finding]) -> list[Finding]:

@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from tb_diag import schema
+from tb_diag.core.layer_calls import leaf_layers
 from tb_diag.core.model_check import setup_facts
 from tb_diag.core.writer import SummaryWriter
 from tb_diag.probes.base import Probe, ProbeSetup
@@ -61,6 +62,7 @@ class EnvironmentProbe(Probe):
 
 def environment_card(model: Any, iterator: Any) -> dict:
     """The environment card for ``model`` trained from ``iterator`` (see ``EnvironmentProbe``)."""
+    layers = _safe(lambda: leaf_layers(model))  # None if unreadable: then so are "model" and "setup"
     return {
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
@@ -76,8 +78,8 @@ def environment_card(model: Any, iterator: Any) -> dict:
         "distribution": _safe(lambda: {"strategy": strategy_name(model.distribute_strategy), "replicas": int(model.distribute_strategy.num_replicas_in_sync)}),
         "seed": _safe(_global_seed),
         "op_determinism": _safe(_op_determinism),
-        "model": _safe(lambda: _model_summary(model)),
-        "setup": _safe(lambda: setup_facts(model)),
+        "model": _safe(lambda: _model_summary(model, layers)),
+        "setup": _safe(lambda: setup_facts(model, layers)),
     }
 
 
@@ -143,11 +145,9 @@ def _op_determinism() -> bool:
     return bool(config.is_op_determinism_enabled())
 
 
-def _model_summary(model: Any) -> dict:
-    from tb_diag.core.layer_calls import leaf_layers
-
+def _model_summary(model: Any, leaves: list[tuple[str, Any]]) -> dict:
     layers = []
-    for path, layer in leaf_layers(model)[:MAX_SUMMARY_LAYERS]:
+    for path, layer in leaves[:MAX_SUMMARY_LAYERS]:
         output = _safe(lambda: layer.output.shape)
         layers.append(
             {"path": path, "class": type(layer).__name__, "output_shape": None if output is None else str(tuple(output)), "params": int(layer.count_params()) if layer.built else 0}
@@ -158,5 +158,5 @@ def _model_summary(model: Any) -> dict:
         "params": int(model.count_params()),
         "trainable_params": int(sum(int(tf.size(v)) for v in model.trainable_variables)),
         "layers": layers,
-        "layers_cut": max(0, len(leaf_layers(model)) - MAX_SUMMARY_LAYERS),
+        "layers_cut": max(0, len(leaves) - MAX_SUMMARY_LAYERS),
     }

@@ -54,6 +54,12 @@ def not_reproducible(current: dict | None) -> str | None:
     return " and ".join(missing) or None
 
 
+def layer_classes(run: RunData) -> dict[str, str]:
+    """``{layer path: class name}`` from the run's environment card (empty without one)."""
+    current = card(run)
+    return {entry["path"]: entry["class"] for entry in _layers(current.get("model") if isinstance(current, dict) else None)}
+
+
 def comparable(value: Any) -> str:
     """A field's value as compared and shown: JSON text (the model by name, class and parameters)."""
     if isinstance(value, dict) and "layers" in value:

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 
 from tb_diag import schema
+from tb_diag.plugin.diagnostics import environment
 from tb_diag.plugin.downsample import keep_extremes
 from tb_diag.plugin.findings import Finding
 from tb_diag.plugin.run_data import RunData, derived
@@ -67,6 +68,10 @@ LR_LOW_REMEDY = (
     "zero and that it was not set in the wrong unit (1e-5 where 1e-3 was meant). A learning-rate "
     "range test (increase it every few steps, watch the loss) finds a good value."
 )
+
+# The title of the exploding_gradients finding for a non-finite norm (not mere growth); the
+# root-cause attribution (plugin/causes.py) reads it as "the first non-finite step".
+NONFINITE_TITLE = "Gradients became non-finite"
 
 EXPLODING_REMEDY = (
     "Clip gradients (e.g. keras.optimizers.Adam(learning_rate, clipnorm=1.0)), lower the learning "
@@ -166,21 +171,9 @@ def find(run: RunData) -> list[Finding]:
     origin_recorded = bool(run.documents.get(schema.NONFINITE.name))
     return (
         exploding_gradients(series, origin_recorded)
-        + vanishing_gradients(series, _layer_classes(run))
+        + vanishing_gradients(series, environment.layer_classes(run))
         + learning_rate_scale(series)
     )
-
-
-def _layer_classes(run: RunData) -> dict[str, str]:
-    """``{layer path: class name}`` from the run's environment card (empty without one)."""
-    card = run.document_at(schema.ENVIRONMENT.name)
-    model = card.get("model") if isinstance(card, dict) else None
-    layers = model.get("layers") if isinstance(model, dict) else None
-    return {
-        str(entry.get("path")): str(entry.get("class"))
-        for entry in (layers if isinstance(layers, list) else [])
-        if isinstance(entry, dict)
-    }
 
 
 def exploding_gradients(series: GradientSeries, origin_recorded: bool = False) -> list[Finding]:
@@ -199,7 +192,7 @@ def exploding_gradients(series: GradientSeries, origin_recorded: bool = False) -
             weight_norm=series.weight_norm[:, :first_bad],
             update_ratio=series.update_ratio[:, :first_bad],
             present=series.present[:, :first_bad],
-            sampled=series.sampled[:, :first_bad] if series.sampled.ndim == 2 else series.sampled[:first_bad],
+            sampled=series.sampled[:, :first_bad],
             global_norm=series.global_norm[:first_bad],
         )
     elif nonfinite.any():
@@ -215,7 +208,7 @@ def exploding_gradients(series: GradientSeries, origin_recorded: bool = False) -
                 severity="error",
                 step=int(series.steps[step_index]),
                 layer=series.layers[layer_index],
-                title="Gradients became non-finite",
+                title=NONFINITE_TITLE,
                 detail=f"At step {series.steps[step_index]} the gradient norm of layer "
                 f"'{series.layers[layer_index]}' was {_describe_nonfinite(value)}, the first layer (in "
                 f"model order) to go non-finite.{before} Every update after that corrupts the weights.",
@@ -262,7 +255,7 @@ def learning_rate_scale(series: GradientSeries) -> list[Finding]:
     """``learning_rate_too_high``: layers whose median update ratio before any NaN/Inf is >=
     ``LR_TOO_HIGH``; ``learning_rate_too_low``: every layer's recent median update ratio <=
     ``LR_TOO_LOW`` while the gradients have not shrunk (``LR_CONVERGED_SHARE``)."""
-    sampled = series.sampled if series.sampled.ndim == 2 else np.broadcast_to(series.sampled, series.grad_norm.shape)
+    sampled = series.sampled
     finite_steps = np.isfinite(series.grad_norm).all(axis=0) & np.isfinite(series.update_ratio).all(axis=0)
     end = int(finite_steps.argmin()) if not finite_steps.all() else series.steps.size  # before the first NaN/Inf
     ratios = np.where(sampled[:, :end], series.update_ratio[:, :end], np.nan)
@@ -342,7 +335,7 @@ def vanishing_gradients(series: GradientSeries, layer_classes: dict[str, str] | 
     recent = slice(series.steps.size // 2, None)
     judged = np.array([(layer_classes or {}).get(layer) not in NORMALIZATION_CLASSES for layer in series.layers], dtype=bool)
     values = np.where(series.present[:, recent] & judged[:, None], series.grad_norm[:, recent], np.nan)
-    sampled = series.sampled[:, recent] if series.sampled.ndim == 2 else np.broadcast_to(series.sampled[recent], values.shape)
+    sampled = series.sampled[:, recent]
     ratios = np.where(sampled, series.update_ratio[:, recent], np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: layers absent lately
