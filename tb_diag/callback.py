@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 from tensorflow.python.ops import resource_variable_ops
 
+from tb_diag.core.fit_context import FitContext, read_fit_context
 from tb_diag.core.hooks import InstanceMethodPatch, OptimizerApplyHook
 from tb_diag.core.layer_calls import LayerCallHook
 from tb_diag.core.layer_map import map_layers
@@ -165,6 +166,8 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         self._tracing_sampled = False
         self._epoch = 0
         self._input_iterator: Any = None
+        self._fit_context = FitContext()
+        self._executions_this_fit = 0
         self._warned: set[str] = set()
         # The hooked traces and started probes this fit uses (kept with the model for later fits),
         # whether they came from an earlier fit, whether a probe failed in this fit, and the train
@@ -188,11 +191,19 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             with self._guard(probe.name):
                 probe.on_epoch_begin(epoch)
 
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        """Lets the probes look at the host before each execution (e.g. RNN states at an epoch's start)."""
+        for probe in self._probes_with("on_train_batch_begin"):
+            with self._guard(probe.name):
+                probe.on_train_batch_begin()
+
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        """Writes the buffered steps once ``flush_every_steps`` have accumulated."""
+        """Writes the buffered steps once ``flush_every_steps`` have accumulated, and after the
+        fit's first execution (so that a fit that fails later still leaves its card and first step)."""
         if not self._probes:
             return
         self._steps_since_flush += self._steps_per_execution
+        self._executions_this_fit += 1
         signals, self._signals = self._signals, {}
         for probe in self._stoppers:
             with self._guard(probe.name):
@@ -203,7 +214,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         for probe in self._batch_watchers:
             with self._guard(probe.name):
                 probe.on_train_batch_end(self._steps_per_execution)
-        if self._steps_since_flush >= self.flush_every_steps:
+        if self._steps_since_flush >= self.flush_every_steps or self._executions_this_fit == 1:
             self._flush()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -234,6 +245,8 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             self._warn("tb_diag", "the model has no optimizer; nothing to record")
             return
         self._fit_probe_names = self.probe_names
+        self._fit_context = read_fit_context(self)
+        self._executions_this_fit = 0
         strategy = model.distribute_strategy
         self._replicas = int(strategy.num_replicas_in_sync)
         if self._replicas > 1 and not self._prepare_replicas(strategy, optimizer):
@@ -443,6 +456,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             on_nan=self.on_nan,
             rerun_forward=self._rerun_forward,
             replicas=self._replicas,
+            fit=self._fit_context,
         )
 
     def _begin_probes(self) -> None:
@@ -470,6 +484,9 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             # Keras' own train function again: a fit without tb_diag runs exactly as it would have.
             self.model.train_function = self._keras_train_function
         self._keras_train_function = None
+        for probe in list(self._traced.probes) if self._traced is not None else []:
+            with self._guard(probe.name):
+                probe.end_fit()
         if self._traced is not None:
             # Lent to the next fit only if every probe ran to the end (a probe that failed while
             # the step was traced may have left a trace without its ops).
@@ -682,8 +699,9 @@ class DiagnosticsCallback(keras.callbacks.Callback):
     def _flush(self) -> None:
         if not self._probes or self._writer is None:
             return
-        if not os.path.isdir(self._run_dir):
-            # Writing on would go to an unlinked file: lost without a word.
+        if not tf.io.gfile.isdir(self._run_dir):
+            # Writing on would go to an unlinked file: lost without a word. (tf.io.gfile, as the
+            # writer: the log dir may be on gs://, s3:// or ram://, where os.path sees nothing.)
             self._disable_all(f"the log dir {self._run_dir!r} vanished during training; diagnostics are off for this fit")
             return
         self._steps_since_flush = 0

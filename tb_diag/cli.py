@@ -29,17 +29,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = commands.add_parser("report", help="print every run's diagnostics and findings")
     report.add_argument("logdir", help="the directory given to DiagnosticsCallback / tensorboard --logdir")
     report.add_argument("--json", action="store_true", help="print the JSON report (documented in the README)")
+    report.add_argument(
+        "--html", metavar="FILE",
+        help="write the Overview, findings and panels as one self-contained HTML file (opens without TensorBoard or network)",
+    )
     check = commands.add_parser("check", help="exit 1 if any run has an error-level finding")
     check.add_argument("logdir", help="the directory given to DiagnosticsCallback / tensorboard --logdir")
     args = parser.parse_args(argv)
 
-    if not os.path.isdir(args.logdir) or not os.access(args.logdir, os.R_OK | os.X_OK):
+    if not readable_logdir(args.logdir):
         print(f"tb-diag: cannot read log dir {args.logdir!r}: not a readable directory", file=sys.stderr)
         return EXIT_USAGE
     runs = load_logdir(args.logdir)
     if not runs:
         print(f"tb-diag: no tb_diag data under {args.logdir!r}; was DiagnosticsCallback(log_dir) passed to fit?", file=sys.stderr)
         return EXIT_USAGE
+    if args.command == "report" and args.html:
+        from tb_diag.plugin.html_report import ReportBundleMissing, write_report_html
+
+        try:
+            size = write_report_html(args.logdir, args.html)
+        except ReportBundleMissing as error:
+            print(f"tb-diag: cannot write the HTML report: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        except OSError as error:
+            print(f"tb-diag: cannot write {args.html!r}: {error.strerror or error}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"tb-diag: wrote {args.html} ({len(runs)} run(s), {size / 1e6:.1f} MB): open it in a browser, no server needed")
+        return EXIT_OK
     document = report_document(runs)
     if args.command == "report" and args.json:
         json.dump(json_safe(document), sys.stdout, indent=2)
@@ -52,6 +69,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tb-diag check: {errors} error-level root cause(s)")
         return EXIT_FINDINGS if errors else EXIT_OK
     return EXIT_OK
+
+
+def readable_logdir(logdir: str) -> bool:
+    """Whether ``logdir`` is a directory this process can read: checked through TensorBoard's own
+    filesystem layer for URLs (``gs://``, ``s3://``, ...), which is what reads it next."""
+    if "://" in logdir:
+        from tensorboard.compat import tf as tb_tf  # TensorFlow's gfile if installed, else TensorBoard's
+
+        try:
+            return bool(tb_tf.io.gfile.isdir(logdir))
+        except Exception:  # An unknown scheme or an unreachable store: not readable.
+            return False
+    return os.path.isdir(logdir) and os.access(logdir, os.R_OK | os.X_OK)
 
 
 def print_report(document: dict, out: TextIO) -> None:

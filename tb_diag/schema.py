@@ -147,12 +147,18 @@ LOSS_SCALE = Family("loss_scale", ("scale", "overflow"), PER_STEP)
 # Keras' epoch logs, one document per epoch, at the epoch's last step: {"epoch": n (Keras' epoch
 # index in its fit), "logs": {"loss": ..., "val_loss": ..., ...}} (finite numbers only).
 EPOCHS = Family("epochs", (), DOCUMENT)
+# The other callbacks' batch-hook seconds and the loop's, per flush window.
+CALLBACKS = Family("callbacks", (), DOCUMENT)
+# Under run_eagerly: the forward pass timed eagerly and traced, once per model.
+EAGER = Family("eager", (), DOCUMENT)
+# Stateful RNN layers whose states were carried into a new epoch, one document per epoch checked.
+STATEFUL = Family("stateful", (), DOCUMENT)
 
 FAMILIES: dict[str, Family] = {
     family.tag: family
     for family in (
         LAYERS, GRADIENTS, INPUT, INPUT_PIPELINE, ACTIVATION_CALLS, ACTIVATIONS, MEMORY, TRACES, MEMORY_PROFILES, GPU_DEVICES,
-        GPU_MEMORY, ENVIRONMENT, NONFINITE, NONFINITE_STEPS, LOSS_SCALE, EPOCHS,
+        GPU_MEMORY, ENVIRONMENT, NONFINITE, NONFINITE_STEPS, LOSS_SCALE, EPOCHS, CALLBACKS, EAGER, STATEFUL,
     )
 }
 

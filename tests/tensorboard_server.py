@@ -29,14 +29,17 @@ def get(url: str, timeout: float = 10) -> tuple[int, bytes, str]:
 
 
 @contextlib.contextmanager
-def running_tensorboard(logdir: str, *extra_flags: str, ready_run: str | None = None, timeout: float = 90) -> Iterator[str]:
+def running_tensorboard(
+    logdir: str, *extra_flags: str, ready_run: str | None = None, timeout: float = 90, python: str = sys.executable,
+) -> Iterator[str]:
     """Starts `tensorboard --logdir logdir` and yields its base URL once tb_diag data is served.
 
     Waits until the plugin lists ``ready_run`` (TensorBoard loads data in the background).
+    ``python``: the interpreter whose TensorBoard runs (e.g. a virtualenv's, without TensorFlow).
     """
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--host", "127.0.0.1", "--port", str(port), *extra_flags],
+        [python, "-m", "tensorboard.main", "--logdir", logdir, "--host", "127.0.0.1", "--port", str(port), *extra_flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -46,7 +46,8 @@ def test_without_a_gpu_host_figures_are_recorded_and_the_reason_is_given(tmp_pat
     run = read_run(tmp_path)
     summary = memory.summarize(run)
     assert summary["gpu"] is None and summary["gpu_unavailable"] == "no GPU is visible to TensorFlow"
-    assert summary["steps"] == [4, 8, 12, 16] and all(v > 50 * MiB for v in summary["host_rss_bytes"])
+    # At every flush: after the first step, every 4 steps, and at each epoch's end (every 8 steps).
+    assert summary["steps"] == [1, 5, 8, 12, 16] and all(v > 50 * MiB for v in summary["host_rss_bytes"])
     assert abs(summary["host_rss_bytes"][-1] - host_rss_bytes()) < 500 * MiB
 
 
@@ -67,8 +68,8 @@ def test_fake_gpu_readings_drive_every_formula_and_the_headroom_finding(tmp_path
     assert gpu["reserved_bytes"] == pytest.approx(context + 16 * GiB - baseline, rel=1e-6)
     assert gpu["slack"] == pytest.approx(1 - 6 * GiB / gpu["reserved_bytes"], rel=1e-6)
     assert gpu["headroom"] == pytest.approx(15 / 16)
-    assert gpu["series"]["steps"] == [3, 6, 8]
-    assert gpu["series"]["reserved"] == pytest.approx([1 * GiB, 13 * GiB, 15 * GiB])
+    assert gpu["series"]["steps"] == [1, 4, 7, 8]  # flushes: after step 1, every 3 steps, at the epoch's end
+    assert gpu["series"]["reserved"] == pytest.approx([1 * GiB, 13 * GiB, 15 * GiB, 15 * GiB])
     (finding,) = [f for f in memory.find(run) if f.id == "gpu_headroom"]
     assert "94%" in finding.detail and "mixed_float16" in finding.remedy
     report = json_safe(run_report(run))
@@ -84,8 +85,8 @@ def test_nvml_raising_turns_off_gpu_figures_with_one_warning_and_keeps_host_figu
     ours = [str(w.message) for w in caught if issubclass(w.category, DiagnosticsWarning)]
     assert len(ours) == 1 and "NVML_ERROR_GPU_IS_LOST" in ours[0] and "training continues" in ours[0]
     run = read_run(tmp_path)
-    assert memory.summarize(run)["steps"] == [4, 8, 12, 16]  # host figures at every flush
-    assert memory.gpu_figures(run)[0]["series"]["steps"] == [4]  # GPU figures until NVML failed
+    assert memory.summarize(run)["steps"] == [1, 5, 8, 12, 16]  # host figures at every flush
+    assert memory.gpu_figures(run)[0]["series"]["steps"] == [1]  # GPU figures until NVML failed
     assert "NVML_ERROR_GPU_IS_LOST" in memory.traces(run)[1]  # and the log says why they stop
 
 

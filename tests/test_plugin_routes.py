@@ -248,3 +248,10 @@ def test_a_failure_on_the_server_side_is_a_503_with_a_message_and_no_traceback(t
     body = response.get_data(as_text=True)
     assert response.status_code == 503
     assert "RuntimeError" in json.loads(body)["error"] and "internal detail" not in body and "Traceback" not in body
+
+
+def test_the_environment_payload_says_why_a_run_cannot_be_reproduced_in_the_servers_words(client):
+    environment = get_json(client, f"{PREFIX}/environment?run=starved/train")
+    # The comparison note in the Overview shows this text; it is not worked out again in TypeScript.
+    assert environment["not_reproducible"] == "op determinism is off"
+    assert "set_random_seed" in environment["reproducibility_remedy"]

@@ -312,6 +312,10 @@ export interface EnvironmentData {
   run: string;
   fields: Array<{ field: string; value: string }>;
   model_layers: Array<{ path: string; class: string; output_shape: string; params: string }>;
+  /** Why the run cannot be reproduced exactly (the server's words), or null if it can. */
+  not_reproducible: string | null;
+  /** What to change for runs that can be reproduced. */
+  reproducibility_remedy: string;
   warnings: string[];
 }
 
@@ -872,6 +876,8 @@ export function decodeEnvironment(body: unknown): EnvironmentData {
       const text = (key: string): string => asString(entry[key], `model_layers[${i}].${key}`);
       return { path: text("path"), class: text("class"), output_shape: text("output_shape"), params: text("params") };
     }),
+    not_reproducible: data.not_reproducible == null ? null : asString(data.not_reproducible, "not_reproducible"),
+    reproducibility_remedy: data.reproducibility_remedy == null ? "" : asString(data.reproducibility_remedy, "reproducibility_remedy"),
     warnings: asWarnings(data.warnings, "warnings"),
   };
 }
@@ -982,13 +988,46 @@ export function decodeNonfinite(body: unknown): NonfiniteData {
   };
 }
 
-/** The plugin's routes, resolved against one base URL (`.../data/plugin/tb_diag/`). */
-export class DiagnosticsApi {
-  private readonly routesBase: URL;
+/**
+ * Where the API's JSON comes from: `get(route, params)` answers one route's request (the body, or
+ * an `ApiError` with the server's message).
+ */
+export type JsonSource = (route: string, params: Record<string, string>, signal?: AbortSignal) => Promise<unknown>;
 
-  /** @param routesBase URL of the plugin's route directory; must end with a slash. */
-  constructor(routesBase: URL) {
-    this.routesBase = routesBase;
+/** One recorded answer of a route, as a report file embeds it (`tb-diag report --html`). */
+export interface RecordedAnswer {
+  status: number;
+  body: unknown;
+}
+
+/**
+ * A report file's answers: `answers[route][run]` (`""` for a route without a run), recorded from
+ * the plugin's own routes when the file was written.
+ */
+export interface RecordedAnswers {
+  answers: Record<string, Record<string, RecordedAnswer>>;
+}
+
+/** The plugin's routes: over HTTP against one base URL (`.../data/plugin/tb_diag/`), or the answers a report file recorded. */
+export class DiagnosticsApi {
+  private readonly get: JsonSource;
+
+  /** @param source URL of the plugin's route directory (must end with a slash), or a `JsonSource`. */
+  constructor(source: URL | JsonSource) {
+    this.get = source instanceof URL ? httpSource(source) : source;
+  }
+
+  /** The API of a report file: every request is answered from `recorded`, nothing is fetched. */
+  static fromRecorded(recorded: RecordedAnswers): DiagnosticsApi {
+    return new DiagnosticsApi(async (route, params) => {
+      const byRun = recorded.answers[route];
+      const key = params.run ?? "";
+      // Run names are untrusted: only the file's own entries count ("__proto__" is not one).
+      const answer = byRun !== undefined && Object.prototype.hasOwnProperty.call(byRun, key) ? byRun[key] : undefined;
+      if (answer === undefined) throw new ApiError(`This report file has no ${route} data for this run.`, 404);
+      if (answer.status !== 200) throw new ApiError(serverMessage(answer.body, { status: answer.status, statusText: "" }), answer.status);
+      return answer.body;
+    });
   }
 
   /** `GET runs`: runs that have tb_diag data, sorted by name. */
@@ -1031,8 +1070,14 @@ export class DiagnosticsApi {
     return decodeNonfinite(await this.getJson("nonfinite", { run }, signal));
   }
 
-  private async getJson(route: string, params: Record<string, string>, signal?: AbortSignal): Promise<unknown> {
-    const url = new URL(route, this.routesBase);
+  private getJson(route: string, params: Record<string, string>, signal?: AbortSignal): Promise<unknown> {
+    return this.get(route, params, signal);
+  }
+}
+
+function httpSource(routesBase: URL): JsonSource {
+  return async (route, params, signal) => {
+    const url = new URL(route, routesBase);
     for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
     let response: Response;
     try {
@@ -1045,10 +1090,10 @@ export class DiagnosticsApi {
     if (!response.ok) throw new ApiError(serverMessage(body, response), response.status);
     if (body === undefined) throw new ApiError(`The ${route} route answered something that is not JSON.`, response.status);
     return body;
-  }
+  };
 }
 
-function serverMessage(body: unknown, response: Response): string {
+function serverMessage(body: unknown, response: Pick<Response, "status" | "statusText">): string {
   if (typeof body === "object" && body !== null && typeof (body as { error?: unknown }).error === "string") {
     return (body as { error: string }).error;
   }

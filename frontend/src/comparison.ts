@@ -182,8 +182,8 @@ async function renderEnvironmentDifferences(element: HTMLElement, runs: readonly
   }
 
   const notReproducible = cards
-    .map((card, i) => ({ run: cardRuns[i].run, why: notReproducibleBecause(card) }))
-    .filter((entry): entry is { run: string; why: string } => entry.why !== null);
+    .map((card, i) => ({ run: cardRuns[i].run, why: card.not_reproducible, remedy: card.reproducibility_remedy }))
+    .filter((entry): entry is { run: string; why: string; remedy: string } => entry.why !== null);
   if (notReproducible.length > 0) {
     element.appendChild(
       createElement("p", {
@@ -192,9 +192,8 @@ async function renderEnvironmentDifferences(element: HTMLElement, runs: readonly
         text:
           `${notReproducible.length} of the ${cards.length} runs cannot be reproduced exactly (` +
           notReproducible.map(({ run, why }) => `${run}: ${why}`).join("; ") +
-          "): part of any difference between them can be chance. For runs you can compare, call " +
-          "keras.utils.set_random_seed(seed) before building the model and " +
-          "tf.config.experimental.enable_op_determinism().",
+          "): part of any difference between them can be chance. " +
+          notReproducible[0].remedy,
       }),
     );
   }
@@ -290,17 +289,4 @@ async function renderNormOverlay(block: HTMLElement, runs: readonly RunInfo[], c
       block.appendChild(createNote(`${data.run}: the global norm was NaN/Inf first at step ${bad[0]} (${bad.length} point(s) in all).`, "warning"));
     }
   }
-}
-
-/**
- * Why a run with this environment card cannot be reproduced exactly ("no global random seed was
- * set and op determinism is off"), or null if it can; the server's `not_reproducible` in words.
- */
-export function notReproducibleBecause(card: Pick<EnvironmentData, "fields">): string | null {
-  const value = (field: string): string | undefined => card.fields.find((entry) => entry.field === field)?.value;
-  const missing: string[] = [];
-  const seed = value("seed");
-  if (seed === undefined || seed === "null") missing.push("no global random seed was set");
-  if (value("op_determinism") !== "true") missing.push("op determinism is off");
-  return missing.length > 0 ? missing.join(" and ") : null;
 }

@@ -27,7 +27,8 @@ NORMALIZATION = (
 
 
 def setup_facts(model: Any, layers: list[tuple[str, Any]] | None = None) -> dict:
-    """``{"relu_initializers", "saturating_stacks", "outputs", "losses", "batch_normalization"}``
+    """``{"relu_initializers", "saturating_stacks", "outputs", "losses", "batch_normalization",
+    "stateful_layers"}``
     for ``model`` (built and compiled); see each helper for the entries. ``layers``: its
     ``leaf_layers``, if the caller has them already."""
     layers = leaf_layers(model) if layers is None else layers
@@ -38,7 +39,18 @@ def setup_facts(model: Any, layers: list[tuple[str, Any]] | None = None) -> dict
         "outputs": _outputs(model, path_of),
         "losses": _losses(model),
         "batch_normalization": [path for path, layer in layers if isinstance(layer, keras.layers.BatchNormalization)],
+        "stateful_layers": [
+            {"layer": path, "class": type(layer).__name__, "batch_size": state_batch_size(layer)}
+            for path, layer in layers if isinstance(layer, keras.layers.RNN) and layer.stateful
+        ],
     }
+
+
+def state_batch_size(layer: Any) -> int | None:
+    """The batch size a stateful RNN layer keeps states for (``None`` before they exist)."""
+    states = getattr(layer, "states", None)
+    first = keras.tree.flatten(states)[0] if states else None
+    return int(first.shape[0]) if first is not None and first.shape and first.shape[0] is not None else None
 
 
 def _relu_initializer(path: str, layer: Any) -> dict | None:

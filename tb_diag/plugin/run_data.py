@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import math
 import threading
 from typing import Any, Callable, TypeVar
 
@@ -20,6 +21,14 @@ _ALL_EVENTS = 10**9
 
 T = TypeVar("T")
 
+
+
+def finite_number(value: object) -> float | None:
+    """A number from a document of the log (untrusted JSON) as a float, or ``None`` for anything
+    else: missing, a string, a bool, NaN or an infinity."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
 
 @dataclasses.dataclass
 class FamilyBlocks:

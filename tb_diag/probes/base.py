@@ -6,6 +6,7 @@ import abc
 import dataclasses
 from typing import Any, Callable, ClassVar
 
+from tb_diag.core.fit_context import FitContext
 from tb_diag.core.layer_map import LayerMap
 from tb_diag.core.ring_buffer import StepCounter
 from tb_diag.core.train_function import StepTimes
@@ -35,6 +36,8 @@ class ProbeSetup:
         ``before_apply``/``after_apply`` run, on the recording replica with the gradients summed
         over all replicas; ``guard_apply`` does not (the update happens in a cross-replica merge
         and cannot be held back).
+      fit: what this ``fit`` call was given beyond Keras' ``params`` (its other callbacks, its
+        ``shuffle`` and ``steps_per_epoch``, the data adapter): see ``tb_diag.core.fit_context``.
     """
 
     layers: LayerMap
@@ -48,6 +51,7 @@ class ProbeSetup:
     on_nan: str = "stop"
     rerun_forward: Callable[[Any], list] = lambda x: []
     replicas: int = 1
+    fit: FitContext = FitContext()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,6 +192,14 @@ class Probe(abc.ABC):
 
     def on_epoch_begin(self, epoch: int) -> None:
         """On the host, before the first step of ``epoch`` (not called for the epoch ``start`` got)."""
+
+    def on_train_batch_begin(self) -> None:
+        """On the host before each execution, once every callback's ``on_epoch_begin`` (for the
+        first execution of an epoch) has run."""
+
+    def end_fit(self) -> None:
+        """On the host when ``fit`` ends, also for a probe disabled during it: undoes what
+        ``begin_fit`` installed on the user's objects (this fit's probes are later reused)."""
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         """On the host at the end of ``epoch``, with Keras' epoch logs (training and validation

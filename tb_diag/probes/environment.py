@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from tb_diag import schema
+from tb_diag.core.fit_context import FitContext
 from tb_diag.core.layer_calls import leaf_layers
 from tb_diag.core.model_check import setup_facts
 from tb_diag.core.writer import SummaryWriter
@@ -26,10 +27,12 @@ class EnvironmentProbe(Probe):
     cuDNN versions, and the NVML driver version when NVML is available); ``gpus`` (TensorFlow's
     device details); ``mixed_precision`` (Keras' global policy); ``optimizer`` (class and config);
     ``batch_size`` (the leading dimension of the input, ``null`` if not fixed); ``jit_compile``;
-    ``steps_per_execution``; ``distribution`` (strategy class and replicas); ``seed`` (TensorFlow's
+    ``run_eagerly``; ``steps_per_execution``; ``distribution`` (strategy class and replicas); ``seed`` (TensorFlow's
     global seed, ``null`` if none was set: ``keras.utils.set_random_seed`` sets it);
     ``op_determinism``; ``model`` (name, parameter counts and per layer: path, class, output
-    shape, parameters).
+    shape, parameters); ``setup`` (the model check's facts, ``tb_diag.core.model_check``); ``fit``
+    (what the ``fit`` call was given: ``shuffle``, ``steps_per_epoch``, the data adapter, the last
+    batch's size, the other callbacks; ``tb_diag.core.fit_context``).
 
     Nothing here runs in the train step; a field that cannot be read is ``null``.
     """
@@ -44,8 +47,9 @@ class EnvironmentProbe(Probe):
         self._replicas = int(setup.model.distribute_strategy.num_replicas_in_sync) if setup.model is not None else 1
 
     def begin_fit(self, setup: ProbeSetup) -> None:
-        self._card = environment_card(setup.model, setup.input_iterator)
+        self._card = environment_card(setup.model, setup.input_iterator, setup.fit)
         self._written = False
+        self._written_batch_size: int | None = None
 
     def on_step_start(self, data: Any, sampled: bool) -> None:
         first = next((t for t in tf.nest.flatten(data) if isinstance(t, tf.Tensor)), None)
@@ -53,15 +57,20 @@ class EnvironmentProbe(Probe):
             self._batch_size.assign(tf.cast(tf.shape(first)[0], tf.int64) * self._replicas)
 
     def flush(self, writer: SummaryWriter, first_step: int, last_step: int) -> None:
-        if not self._written:
-            seen = int(self._batch_size.numpy())
-            card = dict(self._card, batch_size=self._card["batch_size"] or (seen or None))
-            writer.write_document(schema.ENVIRONMENT, first_step - 1, card)
-            self._written = True
+        """Writes the card at the fit's first flush; once more when the batch size, unknown then,
+        has been seen by a sampled step since (the first flush comes after the first step, the
+        sampled trace runs from the second)."""
+        seen = int(self._batch_size.numpy()) or None
+        if self._written and not (self._written_batch_size is None and seen):
+            return
+        card = dict(self._card, batch_size=self._card["batch_size"] or seen)
+        writer.write_document(schema.ENVIRONMENT, first_step - 1, card)
+        self._written = True
+        self._written_batch_size = card["batch_size"]
 
 
-def environment_card(model: Any, iterator: Any) -> dict:
-    """The environment card for ``model`` trained from ``iterator`` (see ``EnvironmentProbe``)."""
+def environment_card(model: Any, iterator: Any, fit: FitContext = FitContext()) -> dict:
+    """The environment card for ``model`` trained from ``iterator`` in ``fit`` (see ``EnvironmentProbe``)."""
     layers = _safe(lambda: leaf_layers(model))  # None if unreadable: then so are "model" and "setup"
     return {
         "python": platform.python_version(),
@@ -74,12 +83,14 @@ def environment_card(model: Any, iterator: Any) -> dict:
         "optimizer": _safe(lambda: _optimizer(model.optimizer)),
         "batch_size": _safe(lambda: _batch_size(iterator)),
         "jit_compile": _safe(lambda: bool(model.jit_compile)),
+        "run_eagerly": _safe(lambda: bool(model.run_eagerly)),
         "steps_per_execution": _safe(lambda: int(model.steps_per_execution or 1)),
         "distribution": _safe(lambda: {"strategy": strategy_name(model.distribute_strategy), "replicas": int(model.distribute_strategy.num_replicas_in_sync)}),
         "seed": _safe(_global_seed),
         "op_determinism": _safe(_op_determinism),
         "model": _safe(lambda: _model_summary(model, layers)),
         "setup": _safe(lambda: setup_facts(model, layers)),
+        "fit": _safe(fit.facts),
     }
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from tb_diag import schema
 from tb_diag.core.writer import SummaryWriter

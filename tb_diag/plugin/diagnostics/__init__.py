@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from tb_diag.plugin.diagnostics import activations, environment, epochs, gradients, input, memory, nonfinite
+from tb_diag.plugin.diagnostics import (
+    activations, callbacks, eager, environment, epochs, gradients, input, memory, nonfinite, stateful,
+)
 from tb_diag.plugin.findings import Finding
 from tb_diag.plugin.run_data import RunData
 
@@ -43,5 +45,8 @@ DIAGNOSTICS: list[Diagnostic] = [
     Diagnostic(activations.FAMILY.name, "activations", activations.summarize, activations.find, activations.panel_payload, activations.headline),
     Diagnostic(memory.FAMILY.name, "memory", memory.summarize, memory.find, memory.panel_payload, memory.headline),
     Diagnostic(epochs.FAMILY.name, "epochs", epochs.summarize, epochs.find, epochs.panel_payload, epochs.headline),
+    Diagnostic(callbacks.FAMILY.name, "callbacks", callbacks.summarize, callbacks.find, callbacks.panel_payload, callbacks.headline),
+    Diagnostic(eager.FAMILY.name, "eager", eager.summarize, eager.find, eager.panel_payload, eager.headline),
+    Diagnostic(stateful.FAMILY.name, "stateful RNN", stateful.summarize, stateful.find, stateful.panel_payload, stateful.headline),
     Diagnostic(environment.FAMILY.name, "environment", environment.summarize, environment.find, environment.panel_payload, environment.headline),
 ]

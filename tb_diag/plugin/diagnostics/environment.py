@@ -81,7 +81,8 @@ def mismatches(cards: dict[str, dict | None]) -> dict[str, dict[str, str]]:
 
 
 def panel_payload(run: RunData, max_points: int) -> dict | None:
-    """The Environment panel's data: the card's compared fields as text, in order."""
+    """The Environment panel's data: the card's compared fields as text, in order, and why the run
+    cannot be reproduced exactly (``not_reproducible``, ``None`` if it can) with what to change."""
     current = card(run)
     if current is None:
         return None
@@ -89,6 +90,8 @@ def panel_payload(run: RunData, max_points: int) -> dict | None:
         "run": run.run,
         "fields": [{"field": field, "value": comparable(current.get(field))} for field in COMPARED],
         "model_layers": _layers(current.get("model")),
+        "not_reproducible": not_reproducible(current),
+        "reproducibility_remedy": REMEDY,
         "warnings": list(run.warnings),
     }
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
 from tb_diag import schema
 from tb_diag.plugin.findings import Finding
-from tb_diag.plugin.run_data import RunData
+from tb_diag.plugin.run_data import RunData, finite_number
 
 FAMILY = schema.EPOCHS
 
@@ -44,13 +43,9 @@ def epoch_logs(run: RunData) -> list[EpochLog]:
         epoch = document.get("epoch")
         logs.append(EpochLog(
             step=int(step), epoch=epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else -1,
-            loss=_number(numbers.get("loss")), val_loss=_number(numbers.get("val_loss")),
+            loss=finite_number(numbers.get("loss")), val_loss=finite_number(numbers.get("val_loss")),
         ))
     return logs
-
-
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None
 
 
 def summarize(run: RunData) -> dict | None:

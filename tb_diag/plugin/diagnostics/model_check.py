@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from tb_diag.plugin.findings import Finding
+from tb_diag.plugin.run_data import finite_number
 
 # A ReLU-family layer's initial weights are off when their standard deviation is this many times
 # above or below the He scale sqrt(2 / fan_in) (each such layer multiplies the activations' scale
@@ -69,16 +70,12 @@ def _entries(setup: dict, key: str) -> list[dict]:
     return [entry for entry in value if isinstance(entry, dict)] if isinstance(value, list) else []
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None
-
-
 def unscaled_initializers(setup: dict) -> list[Finding]:
     """``unscaled_initializer``: ReLU-family layers whose fixed-scale initialiser is off the He
     scale by ``INIT_SCALE_LIMIT`` or more."""
     findings = []
     for entry in _entries(setup, "relu_initializers"):
-        std, fan_in = _number(entry.get("std")), _number(entry.get("fan_in"))
+        std, fan_in = finite_number(entry.get("std")), finite_number(entry.get("fan_in"))
         if std is None or fan_in is None or fan_in <= 0 or std <= 0:
             continue
         he = math.sqrt(2.0 / fan_in)
@@ -109,7 +106,7 @@ def deep_saturating_stacks(setup: dict) -> list[Finding]:
     without normalisation."""
     findings = []
     for entry in _entries(setup, "saturating_stacks"):
-        length = _number(entry.get("length"))
+        length = finite_number(entry.get("length"))
         if length is None or length < DEEP_SATURATING_STACK:
             continue
         first, last = str(entry.get("first")), str(entry.get("last"))
@@ -200,8 +197,8 @@ def batchnorm_small_batch(setup: dict, batch_size: Any, distribution: Any) -> li
     """``batchnorm_small_batch``: BatchNormalization layers trained on fewer than
     ``BATCHNORM_MIN_BATCH`` examples per replica."""
     layers = [str(path) for path in setup.get("batch_normalization") or [] if isinstance(path, str)] if isinstance(setup.get("batch_normalization"), list) else []
-    batch = _number(batch_size)
-    replicas = _number(distribution.get("replicas")) if isinstance(distribution, dict) else None
+    batch = finite_number(batch_size)
+    replicas = finite_number(distribution.get("replicas")) if isinstance(distribution, dict) else None
     if not layers or batch is None or batch <= 0:
         return []
     per_replica = batch / max(replicas or 1, 1)
