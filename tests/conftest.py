@@ -20,6 +20,14 @@ def regression_data():
 
 
 @pytest.fixture(scope="session")
+def gpu_present() -> bool:
+    """Whether TensorFlow sees a GPU here: GPU-dependent assertions branch on it (none here, one on a lent machine)."""
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+@pytest.fixture(scope="session")
 def demo_logdir(tmp_path_factory):
     """The demo's three runs (healthy, exploding, vanishing), trained for real once per session."""
     import sys

@@ -37,15 +37,18 @@ def reading(in_use, peak, process, total=16 * GiB, used=None, device="GPU:0"):
     return GpuReading(device, "Fake GPU 16GB", in_use, peak, total, used if used is not None else process, process)
 
 
-def test_without_a_gpu_host_figures_are_recorded_and_the_reason_is_given(tmp_path, regression_data):
-    """This machine has no GPU: no error, no warning; host RSS per flush; the panel says why."""
+def test_host_figures_are_recorded_at_every_flush_and_without_a_gpu_the_reason_is_given(tmp_path, regression_data, gpu_present):
+    """No error, no warning; host RSS per flush; without a GPU (this machine) the panel says why."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         small_fit(tmp_path, regression_data, flush_every_steps=4)
     assert not [w for w in caught if issubclass(w.category, DiagnosticsWarning)]
     run = read_run(tmp_path)
     summary = memory.summarize(run)
-    assert summary["gpu"] is None and summary["gpu_unavailable"] == "no GPU is visible to TensorFlow"
+    if gpu_present:
+        assert summary["gpu"] and summary["gpu_unavailable"] is None
+    else:
+        assert summary["gpu"] is None and summary["gpu_unavailable"] == "no GPU is visible to TensorFlow"
     # At every flush: after the first step, every 4 steps, and at each epoch's end (every 8 steps).
     assert summary["steps"] == [1, 5, 8, 12, 16] and all(v > 50 * MiB for v in summary["host_rss_bytes"])
     assert abs(summary["host_rss_bytes"][-1] - host_rss_bytes()) < 500 * MiB
@@ -90,7 +93,9 @@ def test_nvml_raising_turns_off_gpu_figures_with_one_warning_and_keeps_host_figu
     assert "NVML_ERROR_GPU_IS_LOST" in memory.traces(run)[1]  # and the log says why they stop
 
 
-def test_the_real_source_degrades_quietly_without_gpu():
+def test_the_real_source_degrades_quietly_without_gpu(gpu_present):
+    if gpu_present:
+        pytest.skip("a GPU is visible: the no-GPU path cannot be taken here")
     source = TensorFlowNvmlSource()
     assert source.read() == [] and source.unavailable == "no GPU is visible to TensorFlow"
 

@@ -110,9 +110,12 @@ def test_activations_payload_lists_every_call_with_series_bands_and_its_finding(
     assert calls["output"]["latest"]["dead_fraction"] is None  # linear: does not apply
 
 
-def test_memory_payload_has_host_figures_retraces_and_says_why_there_is_no_gpu(client):
+def test_memory_payload_has_host_figures_retraces_and_says_why_there_is_no_gpu(client, gpu_present):
     data = get_json(client, f"{PREFIX}/memory?run=healthy/train")
-    assert data["gpu"] is None and data["gpu_unavailable"] == "no GPU is visible to TensorFlow"
+    if gpu_present:
+        assert data["gpu"] and data["gpu_unavailable"] is None
+    else:
+        assert data["gpu"] is None and data["gpu_unavailable"] == "no GPU is visible to TensorFlow"
     assert len(data["steps"]) == len(data["host_rss_bytes"]) >= 2 and all(v > 0 for v in data["host_rss_bytes"])
     assert data["retraces"] == 0 and data["traces"] and data["process_fits"]
 

@@ -110,8 +110,10 @@ class Probe(abc.ABC):
     step is traced (or run eagerly), in order: ``on_step_start`` (the batch), ``on_layer_call`` (each leaf layer
     call of the forward pass), ``before_apply`` / ``guard_apply`` / ``after_apply`` (around and of
     the optimizer update), ``step_signals`` (after the step, in its function), ``after_step`` (once
-    the whole step has run, outside XLA). On the host: ``on_epoch_begin``, ``stop_reason`` after
-    each execution, and ``flush`` every few steps (read buffers, write one event per family).
+    the whole step has run, outside XLA). On the host: ``on_epoch_begin``, ``on_train_batch_begin``
+    before and ``stop_reason`` / ``on_train_batch_end`` after each execution, ``on_epoch_end``,
+    ``flush`` / ``flush_documents`` every few steps (read buffers, write one event per family),
+    ``finish`` and ``end_fit`` when the fit ends.
 
     ``wants_layer_calls`` asks the callback to wrap every leaf layer's ``call`` for the ``fit``
     (needed for ``on_layer_call``; the wrappers add no ops by themselves, but only probes that need
