@@ -30,9 +30,8 @@ def read_version() -> str:
 
 def _newest_source_mtime() -> float:
     newest = 0.0
-    for folder in ("src",):
-        for directory, subdirectories, files in os.walk(os.path.join(FRONTEND, folder)):
-            newest = max([newest] + [os.path.getmtime(os.path.join(directory, name)) for name in files])
+    for directory, subdirectories, files in os.walk(os.path.join(FRONTEND, "src")):
+        newest = max([newest] + [os.path.getmtime(os.path.join(directory, name)) for name in files])
     for name in ("package.json", "package-lock.json", "tsconfig.json"):
         path = os.path.join(FRONTEND, name)
         if os.path.isfile(path):

@@ -41,9 +41,14 @@ def setup_facts(model: Any, layers: list[tuple[str, Any]] | None = None) -> dict
         "batch_normalization": [path for path, layer in layers if isinstance(layer, keras.layers.BatchNormalization)],
         "stateful_layers": [
             {"layer": path, "class": type(layer).__name__, "batch_size": state_batch_size(layer)}
-            for path, layer in layers if isinstance(layer, keras.layers.RNN) and layer.stateful
+            for path, layer in stateful_rnn_layers(layers)
         ],
     }
+
+
+def stateful_rnn_layers(layers: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The ``(path, layer)`` of ``layers`` (``leaf_layers``) that are RNN layers with ``stateful=True``."""
+    return [(path, layer) for path, layer in layers if isinstance(layer, keras.layers.RNN) and layer.stateful]
 
 
 def state_batch_size(layer: Any) -> int | None:

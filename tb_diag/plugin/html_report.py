@@ -20,7 +20,6 @@ import json
 import os
 from typing import Any
 
-from tb_diag.plugin.diagnostics import DIAGNOSTICS
 from tb_diag.plugin.plugin import STATIC_DIR
 
 REPORT_SCRIPT = os.path.join(STATIC_DIR, "report.js")
@@ -49,7 +48,8 @@ def recorded_answers(logdir: str) -> dict:
 
     provider = open_logdir(logdir)
     context = base_plugin.TBContext(logdir=logdir, data_provider=provider)
-    client = Client(application.TensorBoardWSGI([DiagnosticsLoader().load(context)], data_provider=provider))
+    plugin = DiagnosticsLoader().load(context)
+    client = Client(application.TensorBoardWSGI([plugin], data_provider=provider))
 
     def answer(route: str, run: str | None = None) -> dict:
         response = client.get(f"/data/plugin/tb_diag/{route}", query_string={"run": run} if run is not None else None)
@@ -63,7 +63,9 @@ def recorded_answers(logdir: str) -> dict:
     runs_answer = answer("runs")
     answers: dict[str, dict[str, Any]] = {"runs": {"": runs_answer}}
     runs = [entry["run"] for entry in runs_answer["body"].get("runs", [])] if runs_answer["status"] == 200 else []
-    for route in ["report"] + [diagnostic.name for diagnostic in DIAGNOSTICS]:
+    # Every JSON route the plugin serves per run (what the tab may ask for), from the plugin itself.
+    per_run_routes = [path.lstrip("/") for path in plugin.get_plugin_apps() if path not in ("/runs", "/static/*")]
+    for route in per_run_routes:
         answers[route] = {run: answer(route, run) for run in runs}
     return {"answers": answers}
 

@@ -41,9 +41,11 @@ class CallbacksProbe(Probe):
 
     def begin_fit(self, setup: ProbeSetup) -> None:
         self.end_fit()
-        timed = [callback for callback in setup.fit.callbacks or () if _has_batch_hooks(callback)]
+        # (position in the fit's callback list, callback) of those with per-batch hooks.
+        timed_at = [(position, callback) for position, callback in enumerate(setup.fit.callbacks or ()) if _has_batch_hooks(callback)]
+        timed = [callback for _, callback in timed_at]
         self._names = [type(callback).__name__ for callback in timed]
-        self._positions = [list(setup.fit.callbacks).index(callback) for callback in timed]
+        self._positions = [position for position, _ in timed_at]
         # Seconds per timed callback since our last on_train_batch_end, then per interval of the window.
         self._pending = [0.0] * len(timed)
         self._window: list[list[float]] = [[] for _ in timed]

@@ -9,7 +9,7 @@ import numpy as np
 
 from tb_diag import schema
 from tb_diag.core.layer_calls import leaf_layers
-from tb_diag.core.model_check import state_batch_size
+from tb_diag.core.model_check import state_batch_size, stateful_rnn_layers
 from tb_diag.core.writer import SummaryWriter
 from tb_diag.probes.base import Probe, ProbeSetup
 
@@ -32,10 +32,7 @@ class StatefulProbe(Probe):
 
     def start(self, setup: ProbeSetup) -> None:
         self._counter = setup.counter
-        self._layers = [
-            (path, layer) for path, layer in leaf_layers(setup.model)
-            if getattr(layer, "stateful", False) is True and getattr(layer, "states", None) is not None
-        ]
+        self._layers = stateful_rnn_layers(leaf_layers(setup.model))
         self._pending: list[tuple[int, dict]] = []
 
     def begin_fit(self, setup: ProbeSetup) -> None:
@@ -73,4 +70,7 @@ class StatefulProbe(Probe):
 
 
 def _states(layer: Any) -> list[Any]:
+    """The layer's state values (none before its states exist)."""
+    if layer.states is None:
+        return []
     return [state.numpy() if hasattr(state, "numpy") else state for state in keras.tree.flatten(layer.states)]

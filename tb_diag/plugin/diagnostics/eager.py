@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from tb_diag import schema
 from tb_diag.plugin.findings import Finding
 from tb_diag.plugin.run_data import RunData, finite_number
