@@ -4,7 +4,7 @@ HOST ?= 127.0.0.1
 PORT ?= 6006
 LOGDIR ?= logs/demo
 
-.PHONY: setup python-deps frontend browser demo test
+.PHONY: setup python-deps frontend browser demo test test-fast
 
 setup: python-deps frontend browser
 
@@ -26,3 +26,10 @@ demo: python-deps frontend
 test: setup
 	cd frontend && npm run typecheck && npm test
 	$(PYTHON) -m pytest tests
+
+# The developer's loop: no install step, no slow / subprocess / browser / distributed tests
+# (markers in pytest.ini). Needs `make setup` once.
+FAST_TIER = not slow and not subprocess and not browser and not distributed
+test-fast:
+	cd frontend && npm run typecheck && npm test
+	$(PYTHON) -m pytest tests -q -m "$(FAST_TIER)" -p no:cacheprovider

@@ -33,7 +33,8 @@ NAN_LAYER_STEP = (3, 0.83)  # a NaN gradient norm
 
 
 def write_synthetic_run(run_dir: str, layers: int, steps: int, flush_every: int = 100, seed: int = 0) -> dict:
-    """Writes the run; returns what was planted ``{"spike_step", "nan_step", "bytes"}``."""
+    """Writes the run (any path TensorBoard's writer takes, ``s3://`` included); returns what was
+    planted ``{"spike_step", "nan_step", "bytes"}`` (``bytes``: None for a run dir that is not local)."""
     rng = np.random.default_rng(seed)
     writer = SummaryWriter(run_dir)
     paths = [f"block_{i // 4:03d}/dense_{i % 4}" for i in range(layers)]
@@ -66,7 +67,8 @@ def write_synthetic_run(run_dir: str, layers: int, steps: int, flush_every: int 
         writer.write_block(schema.INPUT, last, np.stack([wait, compute, host, epoch], axis=1))
     writer.write_document(schema.NONFINITE_STEPS, steps, {"steps": []})
     writer.close()
-    size = sum(os.path.getsize(os.path.join(run_dir, name)) for name in os.listdir(run_dir))
+    # The size only for a local run dir (the tests also write one to an S3 bucket).
+    size = sum(os.path.getsize(os.path.join(run_dir, name)) for name in os.listdir(run_dir)) if os.path.isdir(run_dir) else None
     return {"spike_step": spike_step, "nan_step": nan_step, "bytes": size}
 
 
@@ -99,7 +101,8 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     planted = write_synthetic_run(os.path.join(args.out_dir, "synthetic", "train"), args.layers, args.steps, args.flush_every)
-    print(f"wrote {planted['bytes'] / 1e6:.0f} MB in {time.perf_counter() - started:.1f} s; planted {planted}")
+    size = f"{planted['bytes'] / 1e6:.0f} MB" if planted["bytes"] is not None else "the run"
+    print(f"wrote {size} in {time.perf_counter() - started:.1f} s; planted {planted}")
 
 
 if __name__ == "__main__":

@@ -52,8 +52,8 @@ class DiagnosticsCallback(keras.callbacks.Callback):
 
     Under ``MirroredStrategy`` or ``MultiWorkerMirroredStrategy`` the first replica of each worker
     records (gradient norms of the gradients summed over all replicas) and only the chief writes;
-    a NaN/Inf is detected but its update cannot be held back. The README's "Under tf.distribute"
-    table says what each diagnostic means there.
+    a NaN/Inf is detected but its update cannot be held back. The "Under tf.distribute" table of
+    docs/limits.md says what each diagnostic means there.
 
     Diagnostics never stop training on their own failure: if a probe fails, one
     ``DiagnosticsWarning`` names it and it is disabled for the rest of the ``fit``; training
@@ -257,7 +257,11 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             # same collective ops), into a scratch directory removed at the end of fit.
             self._scratch_dir = tempfile.mkdtemp(prefix="tb_diag_worker_")
             self._run_dir = os.path.join(self._scratch_dir, TRAIN_RUN_SUBDIR)
-        self._writer = SummaryWriter(self._run_dir)
+        try:
+            self._writer = SummaryWriter(self._run_dir)
+        except tf.errors.UnimplementedError:
+            self._warn("log_dir", unwritable_scheme_message(self.log_dir))
+            return
         self._steps_per_execution = int(getattr(model, "steps_per_execution", 1) or 1)
         # Room for the steps between two flushes even when a flush comes late in an execution.
         self._capacity = 2 * self.flush_every_steps + self._steps_per_execution
@@ -758,6 +762,19 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             return
         self._warned.add(cause)
         warnings.warn(f"tb_diag: {message}", DiagnosticsWarning, stacklevel=3)
+
+
+def unwritable_scheme_message(log_dir: str) -> str:
+    """What to do when TensorFlow has no filesystem for ``log_dir``'s URL scheme (``s3://`` in
+    TensorFlow 2.21, which dropped it): the callback writes through ``tf.io.gfile``."""
+    scheme = log_dir.split("://", 1)[0] if "://" in log_dir else "?"
+    return (
+        f"TensorFlow {tf.__version__} cannot write {scheme}:// paths (no filesystem is registered for "
+        f"that scheme), so diagnostics are off for this fit; training continues. Write to a local "
+        f"log dir and copy it to the bucket (e.g. `aws s3 sync <local log dir> {log_dir}`), or "
+        f"install a TensorFlow filesystem plugin for {scheme}://. TensorBoard and tb-diag read "
+        f"s3:// without TensorFlow: pip install 'tb_diag[s3]'."
+    )
 
 
 @dataclasses.dataclass

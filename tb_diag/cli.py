@@ -28,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     report = commands.add_parser("report", help="print every run's diagnostics and findings")
     report.add_argument("logdir", help="the directory given to DiagnosticsCallback / tensorboard --logdir")
-    report.add_argument("--json", action="store_true", help="print the JSON report (documented in the README)")
+    report.add_argument("--json", action="store_true", help="print the JSON report (documented in docs/cli.md)")
     report.add_argument(
         "--html", metavar="FILE",
         help="write the Overview, findings and panels as one self-contained HTML file (opens without TensorBoard or network)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -39,3 +40,43 @@ def demo_logdir(tmp_path_factory):
     for name in train_demo.DEMOS:
         train_demo.train(name, str(logdir), epochs=2)
     return logdir
+
+
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory) -> str:
+    """The wheel ``pip wheel`` builds from a clean checkout of this repository (frontend included)."""
+    from viewer_install import build_wheel, clean_checkout
+
+    checkout = clean_checkout(str(tmp_path_factory.mktemp("checkout")))
+    return build_wheel(checkout, str(tmp_path_factory.mktemp("wheel")))
+
+
+@pytest.fixture(scope="session")
+def viewer_python(built_wheel, tmp_path_factory) -> str:
+    """The Python of a new virtualenv holding that wheel (with its ``s3`` extra) and no TensorFlow:
+    a teammate's machine that only views runs."""
+    from viewer_install import viewer_virtualenv
+
+    return viewer_virtualenv(built_wheel, str(tmp_path_factory.mktemp("viewer") / "venv"))
+
+
+
+# Parametrization ids of the compile-option matrix whose variants are the slow tier: XLA compiles
+# each model, and steps_per_execution > 1 retraces its loop; the plain graph and eager variants of
+# the same test stay in the fast tier.
+SLOW_VARIANTS = re.compile(r"(^|-)(xla|spe3)($|-)")
+
+
+def pytest_collection_modifyitems(items):
+    """Tier markers that follow from a test's fixtures and parameters: the session-wide demo
+    training (six models, about a minute), the wheel built and installed into a fresh virtualenv,
+    and the XLA / steps_per_execution variants of the model-style matrix are slow."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and SLOW_VARIANTS.search(callspec.id):
+            item.add_marker(pytest.mark.slow)
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & {"demo_logdir", "built_wheel", "viewer_python"}:
+            item.add_marker(pytest.mark.slow)
+        if fixtures & {"built_wheel", "viewer_python"}:
+            item.add_marker(pytest.mark.subprocess)

@@ -31,11 +31,13 @@ def get(url: str, timeout: float = 10) -> tuple[int, bytes, str]:
 @contextlib.contextmanager
 def running_tensorboard(
     logdir: str, *extra_flags: str, ready_run: str | None = None, timeout: float = 90, python: str = sys.executable,
+    environment: dict | None = None,
 ) -> Iterator[str]:
     """Starts `tensorboard --logdir logdir` and yields its base URL once tb_diag data is served.
 
     Waits until the plugin lists ``ready_run`` (TensorBoard loads data in the background).
     ``python``: the interpreter whose TensorBoard runs (e.g. a virtualenv's, without TensorFlow).
+    ``environment``: its environment variables (default: this process's), e.g. an S3 endpoint.
     """
     port = free_port()
     process = subprocess.Popen(
@@ -43,6 +45,7 @@ def running_tensorboard(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=environment,
     )
     base = f"http://127.0.0.1:{port}"
     try:

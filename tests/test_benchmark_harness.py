@@ -15,6 +15,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.overhead import run_worker_subprocess  # noqa: E402
 
+pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
+
 
 @pytest.mark.parametrize("config", ["plain", "tb_diag", "tb_diag_sample_every_step"])
 def test_benchmark_worker_measures_each_tb_diag_config(config):
@@ -53,3 +55,43 @@ def test_the_synthetic_log_dir_reads_back_with_its_planted_spike_and_nan(tmp_pat
     # The NaN comes later than the spike but is the worse news: the finding points at it.
     assert findings["exploding_gradients"]["step"] == planted["nan_step"]
     assert "input_bound" in findings
+
+
+def test_the_lockstep_benchmark_pairs_every_configs_steps_with_plains(tmp_path):
+    import json
+
+    from benchmarks import lockstep
+
+    out = tmp_path / "lockstep.json"
+    assert lockstep.main(["--models", "lstm", "--small", "--steps", "14", "--warm-steps", "3", "--configs", "plain", "tb_diag",
+                          "check_numerics", "--json", str(out)]) == 0
+    together, tool = json.loads(out.read_text())["workers"]
+    assert together["configs"] == ["plain", "tb_diag"] and tool["configs"] == ["plain", "check_numerics"]
+    for worker in (together, tool):
+        assert worker["status"] == "ok", worker
+        assert {len(times) for times in worker["times"].values()} == {14}
+        for figures in worker["summary"].values():
+            assert figures["cycles"] == 14 - lockstep.SETTLE_CYCLES - 1 and figures["median_ratio"] > 0
+    assert tool["summary"]["plain"]["median_ratio"] == 1.0
+
+
+def test_the_lockstep_baton_runs_threads_one_step_each_in_turn_and_lets_a_finished_one_leave():
+    import threading
+
+    from benchmarks.lockstep import Baton
+
+    baton, order = Baton(3), []
+
+    def steps(index: int, count: int) -> None:
+        for _ in range(count):
+            baton.wait_for(index)
+            order.append(index)
+            baton.pass_on(index)
+        baton.leave(index)
+
+    threads = [threading.Thread(target=steps, args=(i, n)) for i, n in enumerate((3, 1, 3))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert order == [0, 1, 2, 0, 2, 0, 2]

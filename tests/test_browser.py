@@ -14,8 +14,11 @@ from tensorboard_server import running_tensorboard
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "frontend", "e2e", "diagnostics_tab.mjs")
 ARTIFACTS = os.path.join(REPO, "artifacts")
+# The README's and docs' screenshots: drawn here from the demo on every run of this test, so they
+# show what the code draws today (commit them after a run that changed them).
+DOC_IMAGES = os.path.join(REPO, "docs", "images")
 
-pytestmark = pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (make browser)")
+pytestmark = [pytest.mark.browser, pytest.mark.subprocess, pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (make browser)")]
 
 
 def open_tab(base_url: str, run: str, rows: int, screenshot: str, *also: str, wait_for: str | None = None) -> dict:
@@ -30,10 +33,9 @@ def open_tab(base_url: str, run: str, rows: int, screenshot: str, *also: str, wa
 
 
 def test_tab_draws_one_heatmap_row_per_layer_and_shows_the_findings(demo_logdir, gpu_present):
-    os.makedirs(ARTIFACTS, exist_ok=True)
-    screenshot = os.path.join(ARTIFACTS, "diagnostics_tab.png")
-    input_screenshot = os.path.join(ARTIFACTS, "input_panel.png")
-    activations_screenshot = os.path.join(ARTIFACTS, "activations_panel.png")
+    screenshot = os.path.join(DOC_IMAGES, "diagnostics_tab.png")
+    input_screenshot = os.path.join(DOC_IMAGES, "input_panel.png")
+    activations_screenshot = os.path.join(DOC_IMAGES, "activations_panel.png")  # memory_panel.png goes beside it
     with running_tensorboard(str(demo_logdir), ready_run="vanishing/train") as base:
         # The first run (alphabetically: exploding) is selected on load; its MLP has 4 layers.
         result = open_tab(base, "exploding/train", 4, screenshot, "starved/train", input_screenshot,
@@ -52,7 +54,7 @@ def test_tab_draws_one_heatmap_row_per_layer_and_shows_the_findings(demo_logdir,
     assert result["comparisonEnvFields"] == ["optimizer"]
     differs = {row["id"]: row["differs"] for row in result["comparisonRows"]}
     assert differs["learning_rate_too_high"] == "true" and differs["input_bound"] == "true"
-    assert os.path.getsize(os.path.join(ARTIFACTS, "memory_panel.png")) > 10_000
+    assert os.path.getsize(os.path.join(DOC_IMAGES, "memory_panel.png")) > 10_000
     ids = [f["id"] for f in result["findings"]]
     assert ids[0] == "learning_rate_too_high" and "Lower the learning rate" in result["findings"][0]["text"]
     # Root cause first: the explosion, the NaN/Inf event and the dead layers are listed inside it.
@@ -121,8 +123,7 @@ def open_nan_panel(base_url: str, run: str, screenshot: str) -> dict:
 
 
 def test_nan_panel_shows_where_and_when_it_started_the_path_and_the_remedy(demo_logdir):
-    os.makedirs(ARTIFACTS, exist_ok=True)
-    screenshot = os.path.join(ARTIFACTS, "nan_panel.png")
+    screenshot = os.path.join(DOC_IMAGES, "nan_panel.png")
     with running_tensorboard(str(demo_logdir), ready_run="nan/train") as base:
         result = open_nan_panel(base, "nan/train", screenshot)
     # The demo's zero reaches log() at step 41: the forward pass, layer log_features.

@@ -19,6 +19,8 @@ import pytest
 
 from tb_diag.plugin.run_data import load_logdir
 
+pytestmark = [pytest.mark.distributed]
+
 SCRIPT = os.path.join(os.path.dirname(__file__), "distributed_training.py")
 TIMEOUT_S = 240
 

@@ -34,6 +34,7 @@ def fit(log_dir, data, optimizer="adam", batch_size=32, **compile_args):
     return model
 
 
+@pytest.mark.slow
 def test_the_card_says_what_the_run_was_trained_with(tmp_path, regression_data):
     keras.utils.set_random_seed(7)
     model = fit(tmp_path, regression_data, optimizer=keras.optimizers.SGD(0.05), batch_size=64, jit_compile=True, steps_per_execution=2)
@@ -51,6 +52,7 @@ def test_the_card_says_what_the_run_was_trained_with(tmp_path, regression_data):
     assert environment.not_reproducible(card) == "op determinism is off"  # the seed was set
 
 
+@pytest.mark.slow
 def test_compared_runs_that_cannot_be_reproduced_say_why_and_how_to_fix_it(tmp_path, regression_data, no_global_seed):
     fit(tmp_path / "a", regression_data)
     keras.utils.set_random_seed(3)
@@ -67,6 +69,7 @@ def test_compared_runs_that_cannot_be_reproduced_say_why_and_how_to_fix_it(tmp_p
     assert "2 of the runs cannot be reproduced exactly" in out.getvalue() and "set_random_seed" in out.getvalue()
 
 
+@pytest.mark.slow
 def test_two_runs_with_different_setups_show_their_mismatches(tmp_path, regression_data):
     keras.utils.set_random_seed(1)
     fit(tmp_path / "mine", regression_data, optimizer="adam", batch_size=32)

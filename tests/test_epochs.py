@@ -37,6 +37,7 @@ def test_no_overfitting_without_all_three_signs(losses, val_losses):
     assert epochs.find(run_with(losses, val_losses)) == []
 
 
+@pytest.mark.slow
 def test_a_planted_overfit_is_found_in_real_training_and_a_generalising_model_is_not(tmp_path):
     rng = np.random.default_rng(0)
     # 64 examples with random labels and a wide MLP: it memorises them, validation gets worse.
@@ -65,6 +66,7 @@ def test_a_planted_overfit_is_found_in_real_training_and_a_generalising_model_is
     assert [f.id for f in run_findings(run) if f.severity != "info"] == []
 
 
+@pytest.mark.slow
 def test_every_epoch_is_written_at_its_last_step_even_right_after_a_periodic_flush(tmp_path, regression_data):
     x, y = regression_data  # 256 examples: 8 steps per epoch at batch 32, flushed every 8 steps too
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])

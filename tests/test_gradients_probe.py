@@ -79,6 +79,7 @@ def test_norms_match_gradient_tape_reference_step_by_step(tmp_path, regression_d
     ],
     ids=["graph", "xla", "graph-spe3", "xla-spe3", "eager"],
 )
+@pytest.mark.slow
 def test_every_model_style_and_compile_option_records_every_step(tmp_path, regression_data, style, options):
     """Each model style and compile option yields one finite, positive norm per layer per step,
     and one timing row per step attributed to its epoch."""
@@ -196,3 +197,16 @@ def test_norms_are_recorded_before_the_optimizer_clips_them(tmp_path, regression
     expected = [np.sqrt(sum(reference[v.path] ** 2 for v in layer.trainable_weights)) for layer in model.layers]
     assert min(expected) > 1e-2  # far above the clip threshold
     np.testing.assert_allclose(series.grad_norm[:, 0], expected, rtol=REL_TOL)
+
+
+def test_a_sparse_gradient_has_the_norm_of_its_dense_sum_for_a_small_and_a_large_table():
+    """Repeated ids add up before the norm: densified for a small table, unique rows for a large one."""
+    from tb_diag.probes.gradients import DENSE_SPARSE_NORM_ELEMENTS, _dense
+
+    values = tf.constant([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    indices = tf.constant([4, 1, 4])
+    expected = np.linalg.norm([[6.0, 8.0], [3.0, 4.0]])
+    for rows in (10, DENSE_SPARSE_NORM_ELEMENTS):  # 20 elements / 2^21 elements
+        table = tf.Variable(tf.zeros([rows, 2]))
+        gradient = tf.IndexedSlices(values, indices, dense_shape=tf.constant([rows, 2]))
+        assert float(tf.norm(_dense(gradient, table))) == pytest.approx(expected, rel=1e-6)

@@ -20,6 +20,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.healthy_suite import findings, train_healthy  # noqa: E402
 
+pytestmark = [pytest.mark.slow]
+
 # ResNet50, EfficientNetB0 and DenseNet121 stay deep when small (tens of seconds of tracing each on
 # 2 cores): they run in the full suite, not in CI.
 CI_MODELS = ("transformer", "lstm", "gru", "embedding", "mobilenetv2")

@@ -15,7 +15,7 @@ from tb_diag.cli import main
 from test_browser import ARTIFACTS, REPO
 
 SCRIPT = os.path.join(REPO, "frontend", "e2e", "report_file.mjs")
-pytestmark = pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (make browser)")
+pytestmark = [pytest.mark.browser, pytest.mark.subprocess, pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (make browser)")]
 
 
 def open_report(path: str, run: str, rows: int, screenshot: str) -> dict:

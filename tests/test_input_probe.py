@@ -73,6 +73,7 @@ def slow_inputs(x, y):
 
 @pytest.mark.parametrize("options", [{}, {"jit_compile": True}, {"steps_per_execution": 3}, {"jit_compile": True, "steps_per_execution": 3}],
                          ids=["graph", "xla", "spe3", "xla-spe3"])
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["tf.data, unknown cardinality", "python generator", "PyDataset"])
 def test_planted_delay_is_measured_as_wait_and_judged_highly_input_bound(tmp_path, kind, options):
     """A fixed sleep per batch shows up as the per-step wait (within 20%), for every input kind and compile option."""
@@ -98,6 +99,7 @@ def test_planted_delay_is_measured_as_wait_and_judged_highly_input_bound(tmp_pat
     assert "workers" in finding.remedy
 
 
+@pytest.mark.slow
 def test_prefetched_in_memory_pipeline_is_not_input_bound(tmp_path):
     """A cached, prefetched in-memory dataset feeding a model with real work per step: verdict "not".
 
@@ -135,6 +137,7 @@ def test_numpy_arrays_and_epochs_are_attributed(tmp_path, regression_data):
     assert summary["pipeline"]["source"] == "in_memory" and not summary["pipeline"]["python"]
 
 
+@pytest.mark.slow
 def test_slow_epoch_is_visible_per_epoch(tmp_path, regression_data):
     """A pipeline slow only in its second epoch: the run is judged on both, each epoch on its own."""
     x, y = regression_data

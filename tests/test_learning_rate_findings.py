@@ -35,6 +35,7 @@ def train(log_dir, data, optimizer):
     ],
     ids=["sgd_1e-7", "adam_0.5", "adam_1e-3"],
 )
+@pytest.mark.slow
 def test_the_learning_rate_scale_is_read_from_the_update_ratios(tmp_path, regression_data, optimizer, expected):
     found = train(tmp_path, regression_data, optimizer())
     assert {"learning_rate_too_low", "learning_rate_too_high"} & set(found) == expected

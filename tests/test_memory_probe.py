@@ -117,6 +117,7 @@ for _ in range(4):
 """
 
 
+@pytest.mark.slow
 def test_fitting_fresh_models_in_one_process_without_clear_session_shows_host_growth(tmp_path):
     """One fresh process fits four freshly built 24 MB models that stay referenced: RSS and live
     models grow with every fit, and the finding says so."""
@@ -135,6 +136,7 @@ def test_fitting_fresh_models_in_one_process_without_clear_session_shows_host_gr
     assert "clear_session" in finding.remedy and "per fit" in finding.detail and "from 1 to 4" in finding.detail
 
 
+@pytest.mark.slow
 def test_changing_input_shapes_show_retraces_with_their_signatures(tmp_path):
     """Fits on sequences of a new length each time (a curriculum, a notebook): the step is traced
     for the first length, traced once more with the length relaxed (TensorFlow's reduce_retracing,
@@ -154,6 +156,7 @@ def test_changing_input_shapes_show_retraces_with_their_signatures(tmp_path):
     assert not [f for f in memory.find(run) if f.id == "retracing"]
 
 
+@pytest.mark.slow
 def test_fixed_shapes_give_no_retrace_finding(tmp_path, regression_data):
     small_fit(tmp_path, regression_data)
     run = read_run(tmp_path)
@@ -175,6 +178,7 @@ model.fit(x, y, batch_size=32, epochs=2, verbose=0,
 """
 
 
+@pytest.mark.slow
 def test_profiler_windows_read_the_bfc_allocators_fragmentation(tmp_path):
     """A real BFC allocator (TensorFlow's CPU one, TF_CPU_ALLOCATOR_USE_BFC=true) under opt-in profiler
     windows: each window is summarised per allocator from the profiler's own memory events."""
@@ -208,6 +212,7 @@ def test_fragmentation_finding_from_window_summaries(tmp_path, regression_data):
     assert finding.step == 5 and "62%" in finding.detail and "cuda_malloc_async" in finding.remedy
 
 
+@pytest.mark.slow
 def test_a_profiler_already_running_skips_the_windows_with_one_warning(tmp_path, regression_data):
     other = tmp_path / "someone_elses_profile"
     tf.profiler.experimental.start(str(other))

@@ -116,6 +116,7 @@ def test_under_mixed_float16_an_output_layer_computing_in_float16_is_named():
     assert check(safe, mixed_precision="mixed_float16") == {}
 
 
+@pytest.mark.slow
 def test_batchnorm_on_a_tiny_batch_per_replica_is_found_in_a_real_fit(tmp_path):
     x = np.random.default_rng(0).normal(size=(64, 16)).astype("float32")
     y = x[:, :1]
@@ -129,6 +130,7 @@ def test_batchnorm_on_a_tiny_batch_per_replica_is_found_in_a_real_fit(tmp_path):
     assert model_check.find({"setup": setup_facts(model), "batch_size": 32}) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_the_standard_architectures_as_keras_builds_them_pass_the_check(name):
     keras.utils.set_random_seed(0)

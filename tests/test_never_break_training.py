@@ -37,6 +37,7 @@ def assert_same_weights(a, b):
 ROUNDS_DIFFERENTLY = {("subclassed", False)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("style", sorted(STYLES))
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_training_result_is_bit_identical_with_and_without_the_callback(tmp_path, regression_data, style, jit_compile):
@@ -119,6 +120,7 @@ def test_a_probe_failing_while_writing_is_disabled_and_what_was_written_stays_re
         (input_probe, "describe_pipeline"),  # reading the tf.data graph when the probe starts
     ],
 )
+@pytest.mark.slow
 def test_an_input_probe_failure_disables_only_that_probe(tmp_path, regression_data, monkeypatch, target, name):
     """Wherever the input probe fails, one warning names it, training is unchanged and gradients still record."""
     from tb_diag.plugin.run_data import load_logdir
@@ -209,6 +211,7 @@ def tiny_filesystem(tmp_path):
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
+@pytest.mark.slow
 def test_a_full_disk_disables_diagnostics_and_what_was_written_stays_readable(tiny_filesystem, regression_data):
     from tb_diag.plugin.run_data import load_logdir
 
@@ -261,6 +264,8 @@ print("ok")
 """
 
 
+@pytest.mark.slow
+@pytest.mark.distributed
 def test_under_mirrored_strategy_training_is_bit_identical_with_the_callback(tmp_path):
     """A 2-replica fit (Adam) with every probe recording gives the weights of one without it, bit
     for bit, and no warning."""

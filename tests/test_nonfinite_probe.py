@@ -106,6 +106,7 @@ def log_model(**compile_options) -> keras.Model:
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", sorted(MODES))
 def test_forward_origin_is_the_first_layer_with_finite_inputs_and_non_finite_output(tmp_path, mode):
     x = features()
@@ -126,6 +127,7 @@ def test_forward_origin_is_the_first_layer_with_finite_inputs_and_non_finite_out
     assert "epsilon" in first["remedy"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("style", sorted(STYLES))
 @pytest.mark.parametrize("mode", ["graph", "xla-spe3", "eager"])
 def test_a_nan_in_the_batch_is_an_input_event_for_every_model_style(tmp_path, regression_data, style, mode):
@@ -290,6 +292,7 @@ def mixed_precision():
     keras.mixed_precision.set_dtype_policy("float32")
 
 
+@pytest.mark.slow
 def test_loss_scale_overflows_are_recorded_not_reported_as_nan(tmp_path, mixed_precision):
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1, dtype="float32")])
@@ -311,6 +314,7 @@ def test_loss_scale_overflows_are_recorded_not_reported_as_nan(tmp_path, mixed_p
     assert scales["skips"] == len(skipped) >= 1
 
 
+@pytest.mark.slow
 def test_a_forward_nan_under_mixed_precision_is_still_an_event(tmp_path, mixed_precision):
     x = features()
     x[rows_of_step(BAD_STEP).start, 0] = -1.0

@@ -17,6 +17,8 @@ import tb_diag
 from tensorboard_server import free_port, get
 from test_browser import ARTIFACTS, open_tab
 
+pytestmark = [pytest.mark.browser, pytest.mark.subprocess]
+
 
 @pytest.mark.skipif(shutil.which("chromium") is None or shutil.which("tensorboard") is None, reason="needs chromium and tensorboard")
 def test_the_tensorboard_magic_shows_the_tab_behind_a_proxy_prefix(demo_logdir, capsys):

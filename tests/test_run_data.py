@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import os
 import shutil
@@ -57,6 +59,8 @@ def test_derived_values_are_computed_once_per_decoded_run(tmp_path):
     assert report.run_report(run)["findings"] != first["findings"]  # each caller gets its own copy
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_live_training_shows_new_steps_when_tensorboard_reloads(tmp_path):
     """Blocks written while the real tensorboard runs appear in the report after its next reload."""
     run_dir = tmp_path / "live" / "train"
@@ -134,6 +138,8 @@ def test_long_runs_spread_blocks_over_tag_parts_and_read_back_in_write_order(tmp
     assert run.warnings == []
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_a_run_bigger_than_the_data_servers_message_limit_is_served(tmp_path):
     """TensorBoard's data server answers one tag in one gRPC message of at most 256 MB: a 290 MB
     gradients family (1000 layers x 24 000 steps) must still reach the report and the gradients view."""

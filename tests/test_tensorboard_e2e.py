@@ -8,6 +8,8 @@ import pytest
 
 from tensorboard_server import get, running_tensorboard
 
+pytestmark = [pytest.mark.subprocess]
+
 
 @pytest.mark.parametrize("loader_flags", [(), ("--load_fast=false",)], ids=["rust-data-server", "python-loader"])
 def test_tensorboard_serves_the_tab_and_the_data(demo_logdir, loader_flags):

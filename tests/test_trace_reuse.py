@@ -72,6 +72,7 @@ def test_without_probes_a_later_fit_traces_nothing_new_either(tmp_path, regressi
     assert model.traces == 2
 
 
+@pytest.mark.slow
 def test_other_settings_or_a_new_compile_trace_again(tmp_path, regression_data):
     model = counting_model()
     fit(model, regression_data, [DiagnosticsCallback(tmp_path)])
@@ -108,6 +109,7 @@ def test_refits_train_bit_identically_to_plain_keras(tmp_path, regression_data):
     assert recorded_steps(tmp_path / "logs") == list(range(1, 9)) + list(range(17, 25))
 
 
+@pytest.mark.slow
 def test_a_fit_whose_probe_failed_is_not_reused(tmp_path, regression_data, monkeypatch):
     model = counting_model()
     original = GradientsProbe.before_apply
@@ -134,6 +136,7 @@ def _counting_train_step(model):
     object.__setattr__(model, "train_step", train_step)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mobilenetv2", "transformer", "embedding"])
 def test_a_standard_architecture_is_traced_once_for_every_later_fit(tmp_path, name):
     """keras.applications MobileNetV2, a Transformer encoder and a sparse-gradient embedding model

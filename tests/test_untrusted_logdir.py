@@ -128,6 +128,7 @@ def test_garbage_and_truncated_event_files_leave_the_readable_data(hostile, kind
     assert status == 200 and body["steps"] == steps
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("loader_flags", [(), ("--load_fast=false",)], ids=["rust-data-server", "python-loader"])
 def test_real_tensorboard_serves_every_hostile_run_without_a_server_error(tmp_path, loader_flags):
     from tensorboard_server import get as http_get

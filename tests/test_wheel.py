@@ -4,7 +4,6 @@ TensorFlow, and its TensorBoard renders a real training run's findings in headle
 from __future__ import annotations
 
 import glob
-import os
 import shutil
 import subprocess
 import sys
@@ -14,37 +13,14 @@ import zipfile
 import pytest
 
 from tensorboard_server import running_tensorboard
-from test_browser import REPO, open_tab
+from test_browser import open_tab
+from viewer_install import clean_checkout
 
-pytestmark = pytest.mark.skipif(shutil.which("chromium") is None or shutil.which("git") is None, reason="needs chromium and git")
-
-
-def clean_checkout(destination: str) -> str:
-    """The repository's files as a fresh clone has them (tracked and not ignored: no built bundle,
-    no node_modules), copied to ``destination``."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
-    for relative in filter(None, listed):
-        source = os.path.join(REPO, relative)
-        if os.path.isfile(source):
-            os.makedirs(os.path.dirname(os.path.join(destination, relative)), exist_ok=True)
-            shutil.copy2(source, os.path.join(destination, relative))
-    assert not os.path.exists(os.path.join(destination, "tb_diag", "plugin", "static"))
-    return destination
+pytestmark = [pytest.mark.browser, pytest.mark.subprocess, pytest.mark.slow, pytest.mark.skipif(shutil.which("chromium") is None or shutil.which("git") is None, reason="needs chromium and git")]
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> str:
-    source = clean_checkout(str(tmp_path_factory.mktemp("checkout")))
-    out = str(tmp_path_factory.mktemp("wheel"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", source, "--no-deps", "-w", out, "-q"], check=True, timeout=600)
-    (built,) = glob.glob(os.path.join(out, "tb_diag-*.whl"))
-    return built
-
-
-def test_the_wheel_and_the_sdist_built_from_a_clean_checkout_carry_the_tab(wheel, tmp_path):
-    assert "tb_diag/plugin/static/index.js" in zipfile.ZipFile(wheel).namelist()
+def test_the_wheel_and_the_sdist_built_from_a_clean_checkout_carry_the_tab(built_wheel, tmp_path):
+    assert "tb_diag/plugin/static/index.js" in zipfile.ZipFile(built_wheel).namelist()
     source = clean_checkout(str(tmp_path / "checkout"))
     subprocess.run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "-o", str(tmp_path), source], check=True, timeout=600,
                    capture_output=True)
@@ -54,11 +30,8 @@ def test_the_wheel_and_the_sdist_built_from_a_clean_checkout_carry_the_tab(wheel
     assert any(name.endswith("frontend/src/index.ts") for name in names)
 
 
-def test_the_wheel_installed_without_tensorflow_serves_the_tab_with_a_real_runs_findings(wheel, tmp_path, demo_logdir):
-    venv = str(tmp_path / "venv")
-    subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=300)
-    python = os.path.join(venv, "bin", "python")
-    subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", wheel], check=True, timeout=600)
+def test_the_wheel_installed_without_tensorflow_serves_the_tab_with_a_real_runs_findings(viewer_python, tmp_path, demo_logdir):
+    python = viewer_python
     # A viewer's machine: TensorBoard and tb_diag, no TensorFlow.
     assert subprocess.run([python, "-c", "import tensorflow"], capture_output=True).returncode != 0
     listed = subprocess.run([python, "-m", "pip", "show", "-f", "tb-diag"], capture_output=True, text=True, check=True).stdout

@@ -34,7 +34,8 @@ class GradientsProbe(Probe):
         self._buffer = RingBuffer(self.name, (self._layer_count, len(schema.GRADIENTS.metrics)), setup.capacity)
 
     def before_apply(self, update: ApplyStep) -> Any:
-        grad_norm = layer_norms([_dense(g) for g in update.grads], update.layer_ids, self._layer_count)
+        grads = [_dense(g, v) for g, v in zip(update.grads, update.variables)]
+        grad_norm = layer_norms(grads, update.layer_ids, self._layer_count)
         if update.loss_scale is not None:
             grad_norm = grad_norm / update.loss_scale
         # Auto control dependencies order these reads before the optimizer's writes.
@@ -70,9 +71,20 @@ def layer_norms(tensors: Sequence[Any], layer_ids: Sequence[int], layer_count: i
     return tf.sqrt(tf.math.unsorted_segment_sum(squares, tf.constant(list(layer_ids), tf.int32), layer_count))
 
 
-def _dense(gradient: Any) -> Any:
-    """Sparse gradients (embeddings) become the values of their unique rows: same norm, no densify."""
+# A sparse gradient of a variable up to this many elements is summed into a dense tensor for its
+# norm (Keras' optimizers densify it the same way, and one pass over a small table is cheaper than
+# ``tf.unique``: 2% of an LSTM text model's step on CPU); above it (a large vocabulary), only the
+# rows the batch touched are summed.
+DENSE_SPARSE_NORM_ELEMENTS = 1 << 20
+
+
+def _dense(gradient: Any, variable: Any) -> Any:
+    """A sparse gradient (embeddings) as a tensor with the same norm: densified for a small
+    variable, else the sums of its unique rows (never a densified large table)."""
     if isinstance(gradient, tf.IndexedSlices):
+        elements = variable.shape.num_elements()
+        if elements is not None and elements <= DENSE_SPARSE_NORM_ELEMENTS:
+            return tf.convert_to_tensor(gradient)
         unique_rows, positions = tf.unique(gradient.indices)
         return tf.math.unsorted_segment_sum(gradient.values, positions, tf.shape(unique_rows)[0])
     return gradient

@@ -98,7 +98,7 @@ def _judge(series: InputSeries, mask: np.ndarray) -> dict:
 
 
 def summarize(run: RunData) -> dict | None:
-    """The run's input summary for the JSON report (see README, "JSON report")."""
+    """The run's input summary for the JSON report (see docs/cli.md, the JSON report)."""
     series = input_series(run)
     return None if series is None else _summary(run, series)
 

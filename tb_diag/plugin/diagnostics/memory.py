@@ -167,7 +167,7 @@ def retrace_count(run: RunData) -> int:
 
 
 def gpu_figures(run: RunData) -> list[dict] | None:
-    """Per GPU: the last reading and derived figures (see README "Memory"); ``None`` without GPU data."""
+    """Per GPU: the last reading and derived figures (see docs/diagnostics/memory.md); ``None`` without GPU data."""
     blocks = run.families.get(schema.GPU_MEMORY.name)
     if blocks is None or blocks.steps.size == 0:
         return None
