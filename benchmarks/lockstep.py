@@ -65,7 +65,8 @@ if REPO not in sys.path:
 
 from benchmarks.overhead import machine_info, worker_env  # noqa: E402
 from benchmarks.real_models import (  # noqa: E402
-    PROCESS_GLOBAL_CONFIGS, config_callbacks, enable_process_global, all_configs, describe, median_ci,
+    PROCESS_GLOBAL_CONFIGS, all_configs, config_callbacks, describe, enable_process_global, median_ci,
+    write_marked_section,
 )
 from benchmarks.standard_models import MODELS, build, compile_model  # noqa: E402
 
@@ -94,18 +95,20 @@ class Baton:
 
     def pass_on(self, index: int) -> None:
         with self._condition:
-            position = self._active.index(index)
-            self._turn = self._active[(position + 1) % len(self._active)]
+            self._turn = self._after(index)
             self._condition.notify_all()
 
     def leave(self, index: int) -> None:
         with self._condition:
             if index in self._active:
                 if self._turn == index and len(self._active) > 1:
-                    position = self._active.index(index)
-                    self._turn = self._active[(position + 1) % len(self._active)]
+                    self._turn = self._after(index)
                 self._active.remove(index)
                 self._condition.notify_all()
+
+    def _after(self, index: int) -> int:
+        """The active thread after ``index`` in the ring (call with the condition held)."""
+        return self._active[(self._active.index(index) + 1) % len(self._active)]
 
 
 def _gates(keras: Any, baton: Baton, index: int, times: list[float]) -> tuple[Any, Any]:
@@ -268,8 +271,8 @@ def _worker_subprocess(model: str, configs: Sequence[str], args: argparse.Namesp
     for line in completed.stdout.splitlines():
         if line.startswith(RESULT_MARKER):
             return json.loads(line[len(RESULT_MARKER):])
-    return {"model": model, "configs": list(configs), "status": "error",
-            "error": f"worker exited {completed.returncode}: " + completed.stderr.strip().splitlines()[-1][:300] if completed.stderr.strip() else "no output"}
+    last_line = completed.stderr.strip().splitlines()[-1][:300] if completed.stderr.strip() else "no output"
+    return {"model": model, "configs": list(configs), "status": "error", "error": f"worker exited {completed.returncode}: {last_line}"}
 
 
 def render_markdown(workers: list[dict], info: dict, command: str, elapsed_s: float) -> str:
@@ -317,14 +320,7 @@ def render_markdown(workers: list[dict], info: dict, command: str, elapsed_s: fl
 
 def write_doc(markdown: str, path: str = DOC_PATH) -> None:
     """Puts ``markdown`` between this script's markers in ``path`` (appended when absent)."""
-    text = open(path).read() if os.path.exists(path) else ""
-    block = f"{DOC_BEGIN}\n{markdown}\n{DOC_END}"
-    if DOC_BEGIN in text and DOC_END in text:
-        text = text[: text.index(DOC_BEGIN)] + block + text[text.index(DOC_END) + len(DOC_END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    with open(path, "w") as f:
-        f.write(text)
+    write_marked_section(markdown, path, DOC_BEGIN, DOC_END)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -710,20 +710,26 @@ def render_markdown(run: dict, rows: list[dict], info: dict, command: str) -> st
     return "\n".join(lines)
 
 
-def write_doc(markdown: str, path: str = DOC_PATH) -> None:
-    """Replaces the section between this script's markers in ``path``; appends them at the end if absent."""
-    section = f"{DOC_BEGIN}\n{markdown}{DOC_END}\n"
+def write_marked_section(markdown: str, path: str, begin: str, end: str) -> None:
+    """Replaces the section between the ``begin`` and ``end`` markers in ``path`` with ``markdown``;
+    appends markers and section at the end if absent."""
+    section = f"{begin}\n{markdown}{end}\n"
     text = ""
     if os.path.exists(path):
         with open(path) as f:
             text = f.read()
-    if DOC_BEGIN in text and DOC_END in text:
-        text = re.sub(re.escape(DOC_BEGIN) + r".*?" + re.escape(DOC_END) + r"\n?", lambda _: section, text, flags=re.S)
+    if begin in text and end in text:
+        text = re.sub(re.escape(begin) + r".*?" + re.escape(end) + r"\n?", lambda _: section, text, flags=re.S)
     else:
         text = (text.rstrip("\n") + "\n\n" if text else "") + section
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         f.write(text)
+
+
+def write_doc(markdown: str, path: str = DOC_PATH) -> None:
+    """Replaces the section between this script's markers in ``path``; appends them at the end if absent."""
+    write_marked_section(markdown, path, DOC_BEGIN, DOC_END)
 
 
 def _parser() -> argparse.ArgumentParser:
