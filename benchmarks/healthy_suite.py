@@ -47,10 +47,13 @@ DEFAULT_STEPS = 300
 BATCHES_PER_EPOCH = 25
 
 
-def train_healthy(model: str, log_dir: str, steps: int = DEFAULT_STEPS, small: bool = False, seed: int = 0, signal: bool = True) -> Any:
+def train_healthy(
+    model: str, log_dir: str, steps: int = DEFAULT_STEPS, small: bool = False, seed: int = 0, signal: bool = True,
+    sample_every_steps: int | None = None,
+) -> Any:
     """Trains standard model ``model`` healthily for ``steps`` steps, rounded up to whole epochs of
     ``BATCHES_PER_EPOCH`` batches, into ``log_dir``; returns its decoded run
-    (``tb_diag.plugin.run_data.RunData``).
+    (``tb_diag.plugin.run_data.RunData``). ``sample_every_steps``: the callback's (default: its default).
 
     ``signal=False`` shuffles the labels: the model can only memorise (the issue-15 setting,
     "fitted briefly on random data", where attention query/key gradients stay tiny). Nothing is
@@ -70,7 +73,7 @@ def train_healthy(model: str, log_dir: str, steps: int = DEFAULT_STEPS, small: b
     dataset = data.dataset(seed=seed, batches=BATCHES_PER_EPOCH, shuffle_labels=not signal)
     net.fit(
         dataset, epochs=epochs, steps_per_epoch=min(steps, BATCHES_PER_EPOCH), verbose=0,
-        callbacks=[DiagnosticsCallback(log_dir)],
+        callbacks=[DiagnosticsCallback(log_dir, **({} if sample_every_steps is None else {"sample_every_steps": sample_every_steps}))],
     )
     (run,) = load_logdir(log_dir)
     return run

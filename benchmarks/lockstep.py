@@ -65,7 +65,7 @@ if REPO not in sys.path:
 
 from benchmarks.overhead import machine_info, worker_env  # noqa: E402
 from benchmarks.real_models import (  # noqa: E402
-    PROCESS_GLOBAL_CONFIGS, all_configs, config_callbacks, describe, enable_process_global, median_ci,
+    PROCESS_GLOBAL_CONFIGS, all_configs, config_callbacks, known_config, describe, enable_process_global, median_ci,
     write_marked_section,
 )
 from benchmarks.standard_models import MODELS, build, compile_model  # noqa: E402
@@ -327,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", choices=MODELS, default=["mobilenetv2", "transformer", "lstm", "embedding"])
-    parser.add_argument("--configs", nargs="+", choices=all_configs(), default=list(DEFAULT_CONFIGS),
+    parser.add_argument("--configs", nargs="+", type=known_config, default=list(DEFAULT_CONFIGS),
                         help="in-process configs run together; each process-global tool gets its own worker")
     parser.add_argument("--steps", type=int, default=200, help="steps of the lockstep fit, per config")
     parser.add_argument("--warm-steps", type=int, default=12, help="steps of each copy's warm-up fit")

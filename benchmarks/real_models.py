@@ -108,9 +108,20 @@ def probe_configs() -> tuple[str, ...]:
     return tuple(f"tb_diag_{name}_only" for name in PROBES)
 
 
+def without_probe_configs() -> tuple[str, ...]:
+    """``tb_diag_without_<probe>`` for every probe: the defaults less one probe, to break down what
+    the probes cost together (more than each alone, when they share a step)."""
+    from tb_diag.probes import PROBES
+
+    return tuple(f"tb_diag_without_{name}" for name in PROBES)
+
+
 def all_configs() -> tuple[str, ...]:
     """Every config, in table order."""
-    return ("plain", "tb_diag", *probe_configs(), "tb_diag_no_probes", "keras_tensorboard", *PROCESS_GLOBAL_CONFIGS)
+    return (
+        "plain", "tb_diag", *probe_configs(), *without_probe_configs(), "tb_diag_no_probes", "keras_tensorboard",
+        *PROCESS_GLOBAL_CONFIGS,
+    )
 
 
 def describe(config: str) -> str:
@@ -125,11 +136,43 @@ def describe(config: str) -> str:
     }
     if config in fixed:
         return fixed[config]
-    return f'`DiagnosticsCallback(tmpdir, probes=["{_probe_of(config)}"])`'
+    if config.startswith(WITHOUT_PREFIX):
+        return f"defaults without the `{config[len(WITHOUT_PREFIX):]}` probe"
+    return f"`DiagnosticsCallback(tmpdir, probes={_probes_of(config)!r})`".replace("'", '"')
 
 
-def _probe_of(config: str) -> str:
-    return config[len("tb_diag_"):-len("_only")]
+WITHOUT_PREFIX = "tb_diag_without_"
+
+
+def _probes_of(config: str) -> list[str]:
+    """The probes of ``tb_diag_<probe>_only`` or of a combination, ``tb_diag_<a>+<b>_only``."""
+    return config[len("tb_diag_"):-len("_only")].split("+")
+
+
+def _is_known(config: str) -> bool:
+    try:
+        known_config(config)
+    except ValueError:
+        return False
+    return True
+
+
+def known_config(config: str) -> str:
+    """``config`` if it names a config (argparse ``type``): one of ``all_configs()`` or a
+    combination of probes, ``tb_diag_<a>+<b>_only``; else ``ValueError``."""
+    from tb_diag.probes import PROBES
+
+    combination = config.startswith("tb_diag_") and config.endswith("_only") and all(name in PROBES for name in _probes_of(config))
+    if config in all_configs() or combination:
+        return config
+    raise ValueError(f"unknown config {config!r}; choose from {', '.join(all_configs())} or tb_diag_<probe>+<probe>_only")
+
+
+def _probes_without(config: str) -> list[str]:
+    from tb_diag.probes import PROBES
+
+    left_out = config[len(WITHOUT_PREFIX):]
+    return [name for name in PROBES if name != left_out]
 
 
 def config_callbacks(config: str, keras: Any, log_dir: str) -> list:
@@ -144,7 +187,9 @@ def config_callbacks(config: str, keras: Any, log_dir: str) -> list:
         return [DiagnosticsCallback(log_dir)]
     if config == "tb_diag_no_probes":
         return [DiagnosticsCallback(log_dir, probes=[])]
-    return [DiagnosticsCallback(log_dir, probes=[_probe_of(config)])]
+    if config.startswith(WITHOUT_PREFIX):
+        return [DiagnosticsCallback(log_dir, probes=_probes_without(config))]
+    return [DiagnosticsCallback(log_dir, probes=_probes_of(config))]
 
 
 def enable_process_global(config: str, tf: Any, log_dir: str) -> None:
@@ -239,7 +284,7 @@ def run_model_worker(
         configs = [config for config in all_known if config not in PROCESS_GLOBAL_CONFIGS]
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
-    unknown = [config for config in configs if config not in all_known]
+    unknown = [config for config in configs if config not in all_known and not _is_known(config)]
     if unknown:
         raise ValueError(f"unknown configs {unknown}; choose from {', '.join(all_known)}")
     configs = ["plain"] + [config for config in dict.fromkeys(configs) if config != "plain"]

@@ -95,3 +95,22 @@ def test_the_lockstep_baton_runs_threads_one_step_each_in_turn_and_lets_a_finish
     for thread in threads:
         thread.join(timeout=10)
     assert order == [0, 1, 2, 0, 2, 0, 2]
+
+
+def test_breakdown_configs_name_the_defaults_less_one_probe_or_a_combination(tmp_path):
+    """The configs that break the defaults' cost down: ``tb_diag_without_<probe>`` (all probes but
+    one) and ``tb_diag_<a>+<b>_only``; anything else is refused with the list of known configs."""
+    import keras
+
+    from benchmarks.real_models import config_callbacks, describe, known_config
+    from tb_diag.probes import PROBES
+
+    (without,) = config_callbacks("tb_diag_without_nonfinite", keras, str(tmp_path))
+    assert without.probe_names == tuple(name for name in PROBES if name != "nonfinite")
+    (pair,) = config_callbacks(known_config("tb_diag_gradients+nonfinite_only"), keras, str(tmp_path))
+    assert pair.probe_names == ("gradients", "nonfinite")
+    assert describe("tb_diag_gradients+nonfinite_only") == '`DiagnosticsCallback(tmpdir, probes=["gradients", "nonfinite"])`'
+    assert "without the `nonfinite` probe" in describe("tb_diag_without_nonfinite")
+    for bad in ("tb_diag_gradients+nope_only", "tb_diag_without_nope", "fast"):
+        with pytest.raises(ValueError, match="unknown config"):
+            known_config(bad)

@@ -212,6 +212,29 @@ def test_update_origin_when_finite_gradients_would_make_the_weights_non_finite(t
     assert "learning rate" in findings[0]["remedy"]
 
 
+@pytest.mark.parametrize("sample_every", [1, 10])
+def test_a_weight_too_large_to_hold_is_written_at_once_and_its_bad_update_is_found_later(tmp_path, monkeypatch, sample_every):
+    """Weights above HELD_WRITE_MAX_ELEMENTS (large embedding tables) are not held back: an update
+    that makes them non-finite lands. It is found at the next sampled step (every step here with
+    sample_every=1), or (sample_every=10: steps 2, 12...) by the next step, whose forward pass reads
+    the bad weights: either way as the update phase, at d1, saying the weights were not kept."""
+    from tb_diag.probes import nonfinite as nonfinite_probe
+
+    monkeypatch.setattr(nonfinite_probe, "HELD_WRITE_MAX_ELEMENTS", 0)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu", name="d1"), keras.layers.Dense(1, name="d2")])
+    model.compile(keras.optimizers.SGD(SpikeAt(BAD_STEP - 1)), "mse")
+    callback = DiagnosticsCallback(tmp_path, sample_every_steps=sample_every)
+    model.fit(features(), np.full((BATCH * STEPS, 1), 10.0, "float32"), batch_size=BATCH, shuffle=False, verbose=0, callbacks=[callback])
+
+    summary, findings = read_summary(tmp_path)
+    assert summary["phase"] == "update" and summary["layer"] == "d1"
+    assert summary["step"] == (BAD_STEP if sample_every == 1 else BAD_STEP + 1)
+    assert summary["weights_kept"] is False and summary["action"] == "stopped"
+    assert not np.isfinite(model.get_layer("d1").get_weights()[0]).all(), "the bad write landed"
+    assert "learning rate" in findings[0]["remedy"] and "over 4M values" in findings[0]["detail"]
+
+
 def test_with_ema_the_update_phase_is_detected_after_the_fact_and_says_weights_were_not_kept(tmp_path):
     """With use_ema the optimizer's writes cannot be held back: the weights after the update are
     screened instead, and the event says the bad weights landed (weights_kept false)."""

@@ -102,7 +102,7 @@ def test_activations_payload_lists_every_call_with_series_bands_and_its_finding(
     data = get_json(client, f"{PREFIX}/activations?run=unscaled/train")
     calls = {call["name"]: call for call in data["calls"]}
     assert list(calls) == ["input", "hidden_1", "hidden_2", "hidden_3", "output"]
-    assert data["steps"][0] == 2 and len(data["steps"]) == 12  # sampled every 10th step of 116, from the 2nd
+    assert data["steps"][0] == 2 and len(data["steps"]) == 12  # sampled every 10th step of 116 (the demo's), from the 2nd
     assert calls["input"]["finding"] == "unnormalized_inputs" and calls["input"]["kind"] == "input"
     assert any(call["finding"] == "dead_relu" for call in data["calls"])
     for call in data["calls"]:

@@ -145,7 +145,7 @@ class ActivationsProbe(Probe):
         steps = np.arange(first_step, last_step + 1)
         recorded = self._steps.read_steps(first_step, last_step) == steps
         # Only the sampled steps are written, each run of consecutive ones as one block: the
-        # unsampled steps between them (9 in 10 by default) take no space in the log.
+        # unsampled steps between them (19 in 20 by default) take no space in the log.
         for start, end in _runs(recorded):
             writer.write_block(schema.ACTIVATIONS, int(steps[end - 1]), block[start:end])
 

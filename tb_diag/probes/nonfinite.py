@@ -274,17 +274,22 @@ class NonfiniteProbe(Probe):
         layer_of = {id(_tf_variable(v)): layer for v, layer in zip(update.variables, update.layer_ids)}
         # (write, variable, value, layer) in the order the optimizer asked for them.
         pending: list[tuple[Any, Any, Any, int]] = []
+        # Weights too large to screen every step (see HELD_WRITE_MAX_ELEMENTS): written at once.
+        unheld: list[tuple[Any, int]] = []
 
         def held(original: Any, variable: Any, value: Any) -> Any:
             tf_var = _tf_variable(variable)
             if id(tf_var) not in layer_of or isinstance(value, tf.IndexedSlices):
+                return original(variable, value)
+            if _too_large_to_hold(tf_var):
+                unheld.append((variable, layer_of[id(tf_var)]))
                 return original(variable, value)
             pending.append((original, variable, value, layer_of[id(tf_var)]))
             return None
 
         def apply_gradients(original: Any, grads: Any, trainable_variables: Any) -> Any:
             result = original(grads, trainable_variables)
-            self._commit_if_finite(update, list(pending))
+            self._commit_if_finite(update, list(pending), some_unheld=bool(unheld))
             pending.clear()
             return result
 
@@ -297,8 +302,11 @@ class NonfiniteProbe(Probe):
         finally:
             for patch in reversed(patches):
                 patch.remove()
+        if unheld and update.sampled:
+            # Their writes landed: screened on sampled steps only, detected (weights not kept).
+            self._check_weights_after(update, variables=[v for v, _ in unheld], layer_ids=[layer for _, layer in unheld])
 
-    def _commit_if_finite(self, update: ApplyStep, pending: list[tuple[Any, Any, Any, int]]) -> None:
+    def _commit_if_finite(self, update: ApplyStep, pending: list[tuple[Any, Any, Any, int]], some_unheld: bool = False) -> None:
         """Makes the held writes if every value written is finite; else records the update phase.
 
         The screen reads each written value (the delta of ``assign_add``/``assign_sub``): one
@@ -317,7 +325,8 @@ class NonfiniteProbe(Probe):
             phase, layers = self._update_statistics(update, pending)
             phase = tf.where(self._stopped, -1, phase)
             loss = _loss64(update)
-            self._record(update.step, phase, loss, layers=layers, rows=None)
+            # Writes too large to hold have landed already: the weights are not all kept.
+            self._record(update.step, phase, loss, layers=layers, rows=None, weights_kept=False if some_unheld else None)
             return phase
 
         screen = tf.add_n([_screen(value) for _, _, value, _ in pending])
@@ -356,16 +365,21 @@ class NonfiniteProbe(Probe):
             [value for _, _, value, _ in pending],
         )
 
-    def _check_weights_after(self, update: ApplyStep, only_if: Any = True) -> None:
+    def _check_weights_after(
+        self, update: ApplyStep, only_if: Any = True, variables: list[Any] | None = None, layer_ids: list[int] | None = None
+    ) -> None:
         """Detection only, for updates that cannot be held back: weights after the update (when
-        ``only_if``, e.g. the step was clean before its update)."""
-        weights = [tf.convert_to_tensor(v) for v in update.variables]
+        ``only_if``, e.g. the step was clean before its update); all of the update's variables,
+        or ``variables`` of ``layer_ids``."""
+        if variables is None:
+            variables, layer_ids = list(update.variables), list(update.layer_ids)
+        weights = [tf.convert_to_tensor(v) for v in variables]
         if not weights:
             return
 
         def record() -> Any:
             layer_count = len(self._layer_paths)
-            after = layer_stats(weights, update.layer_ids, layer_count)
+            after = layer_stats(weights, layer_ids, layer_count)
             phase = tf.where(self._stopped, -1, tf.where(_bad(after), len(PHASES), 0))
             loss = _loss64(update)
             layers = tf.concat([layer_stats([_values(g) for g in update.grads], update.layer_ids, layer_count), after], 1)
@@ -494,6 +508,11 @@ class NonfiniteProbe(Probe):
             document["calls"] = self._forward_on_host(step)
             if any(_has_nonfinite(call["out"]) for call in document["calls"]):
                 document["phase"] = "forward"
+        if document["phase"] in ("forward", "loss", "backward") and any(_has_nonfinite(layer["weights"]) for layer in document["layers"]):
+            # The step began with non-finite weights: an earlier update that was not held back
+            # (a weight above HELD_WRITE_MAX_ELEMENTS) wrote them; this step's forward pass read them.
+            document["phase"] = "update"
+            document["weights_kept"] = False
         return document
 
     def _forward_on_host(self, step: int) -> list[dict]:
@@ -678,6 +697,19 @@ def layer_stats(tensors: list[Any], layer_ids: list[int], layer_count: int) -> A
         return parts[0]
     stacked = tf.stack(parts)
     return tf.concat([tf.reduce_sum(stacked[:, :, :3], 0), tf.reduce_max(stacked[:, :, 3:], 0)], 1)
+
+
+# A weight with more values than this (a large embedding table: 200,000 x 64 is 12.8M) is not held
+# back: screening what the optimizer writes into it every step reads the whole table again (Adam
+# writes it densely), 3-6% of such a model's step on CPU. Its writes land at once and its values
+# are screened on sampled steps; an update that makes it non-finite is detected (at the next
+# sampled step, or by the next step's loss when the bad rows are looked up), not held back.
+HELD_WRITE_MAX_ELEMENTS = 1 << 22
+
+
+def _too_large_to_hold(variable: Any) -> bool:
+    elements = variable.shape.num_elements()
+    return elements is not None and elements > HELD_WRITE_MAX_ELEMENTS
 
 
 def _ran(function: Any) -> Any:

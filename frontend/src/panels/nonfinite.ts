@@ -116,7 +116,7 @@ export function headline(event: NonfiniteEvent): string {
  */
 export function actionSentence(event: NonfiniteEvent, badSteps: readonly BadStep[], badStepCount: number): string {
   const lost =
-    "the weights could not be kept: this optimizer's update could not be held back (EMA or gradient accumulation), so they may hold NaN/Inf.";
+    "the weights could not be kept: the update could not be held back (an optimizer with EMA or gradient accumulation, or a weight of over 4M values, which is written at once), so they may hold NaN/Inf.";
   switch (event.action) {
     case "stopped": {
       if (!event.weights_kept) return `tb_diag stopped training, but ${lost}`;

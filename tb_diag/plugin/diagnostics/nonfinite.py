@@ -180,11 +180,15 @@ def describe_event(event: dict) -> str:
         "forward": f"in the forward pass, first in layer '{where['layer']}'",
         "loss": "in the loss (the model's outputs were finite)",
         "backward": f"in the backward pass, first in the gradients of '{where['layer']}'",
-        "update": f"in the update: it would have made the weights of '{where['layer']}' non-finite",
+        "update": f"in the update: it would have made the weights of '{where['layer']}' non-finite"
+        if event["weights_kept"]
+        else f"in the update: the weights of '{where['layer']}' became non-finite",
     }.get(phase, "")
     step = event["step"]
     action = {
-        "stopped": f"the update was not applied, so the weights are those after step {step - 1}",
+        "stopped": f"the update was not applied, so the weights are those after step {step - 1}"
+        if event["weights_kept"]
+        else "training stopped, but the non-finite weights had already been written",
         "skipped": "its update was skipped",
         "recorded": "the update was applied",
     }.get(event["action"], "")
@@ -228,7 +232,10 @@ def find(run: RunData) -> list[Finding]:
             "recorded": "on_nan='record': the update was applied, so the weights may be non-finite from here on.",
         }.get(event["action"], "")
         if event["action"] == "stopped" and not event["weights_kept"]:
-            action = "Training was stopped, but this optimizer's update could not be held back (EMA or gradient accumulation): the weights are non-finite."
+            action = (
+                "Training was stopped, but the update could not be held back (an optimizer with EMA or gradient "
+                "accumulation, or a weight of over 4M values, which is written at once): the weights are non-finite."
+            )
         title = {
             "input": f"NaN/Inf in the input batch at step {event['step']}",
             "forward": f"NaN/Inf first produced by layer '{where['layer']}' at step {event['step']}",
