@@ -6,7 +6,8 @@ the forward pass that can change the update reaches one of them. Only when the s
 the step (in the other branch of a ``tf.cond``) take exact per-tensor counts over the batch and
 every gradient, tell the input, loss and backward phases apart, and decide whether the update runs
 at all. The optimizer's writes to the model's weights are held back until the written values are
-known to be finite, so an update that would make them non-finite never lands.
+known to be finite, so an update that would make them non-finite never lands (except in weights of
+over ``HELD_WRITE_MAX_ELEMENTS`` values, whose writes land at once and are screened on sampled steps).
 
 Which layer of the forward pass went non-finite first is found on the host, after the execution,
 and only for a bad step: the rare branch keeps that step's model input (under XLA, which cannot
@@ -509,8 +510,8 @@ class NonfiniteProbe(Probe):
             if any(_has_nonfinite(call["out"]) for call in document["calls"]):
                 document["phase"] = "forward"
         if document["phase"] in ("forward", "loss", "backward") and any(_has_nonfinite(layer["weights"]) for layer in document["layers"]):
-            # The step began with non-finite weights: an earlier update that was not held back
-            # (a weight above HELD_WRITE_MAX_ELEMENTS) wrote them; this step's forward pass read them.
+            # The step began with non-finite weights: an earlier update that was not held back wrote
+            # them (a weight above HELD_WRITE_MAX_ELEMENTS, an EMA optimizer, on_nan="record").
             document["phase"] = "update"
             document["weights_kept"] = False
         return document
