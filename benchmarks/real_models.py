@@ -284,7 +284,7 @@ def run_model_worker(
         configs = [config for config in all_known if config not in PROCESS_GLOBAL_CONFIGS]
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
-    unknown = [config for config in configs if config not in all_known and not _is_known(config)]
+    unknown = [config for config in configs if not _is_known(config)]
     if unknown:
         raise ValueError(f"unknown configs {unknown}; choose from {', '.join(all_known)}")
     configs = ["plain"] + [config for config in dict.fromkeys(configs) if config != "plain"]

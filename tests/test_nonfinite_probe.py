@@ -235,6 +235,26 @@ def test_a_weight_too_large_to_hold_is_written_at_once_and_its_bad_update_is_fou
     assert "learning rate" in findings[0]["remedy"] and "over 4M values" in findings[0]["detail"]
 
 
+def test_when_held_and_unheld_weights_go_bad_in_one_update_the_held_ones_are_dropped_and_it_says_not_kept(tmp_path, monkeypatch):
+    """d1's kernel (32 values) is over the bound of 8 and lands at once; d1's bias and d2's
+    weights are held, found non-finite and not written: the step's own update phase is recorded,
+    and since one write had landed, the event does not claim the weights were kept."""
+    from tb_diag.probes import nonfinite as nonfinite_probe
+
+    monkeypatch.setattr(nonfinite_probe, "HELD_WRITE_MAX_ELEMENTS", 8)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu", name="d1"), keras.layers.Dense(1, name="d2")])
+    model.compile(keras.optimizers.SGD(SpikeAt(BAD_STEP - 1)), "mse")
+    _, recorder, _ = fit(model, features(), np.full((BATCH * STEPS, 1), 10.0, "float32"), tmp_path)
+
+    summary, _ = read_summary(tmp_path)
+    assert summary["phase"] == "update" and summary["step"] == BAD_STEP
+    assert summary["weights_kept"] is False and summary["action"] == "stopped"
+    before = recorder.after_batch[BAD_STEP - 1]
+    for held in (1, 2, 3):  # d1's bias, d2's kernel and bias: as after the step before
+        np.testing.assert_array_equal(model.get_weights()[held], before[held])
+
+
 def test_with_ema_the_update_phase_is_detected_after_the_fact_and_says_weights_were_not_kept(tmp_path):
     """With use_ema the optimizer's writes cannot be held back: the weights after the update are
     screened instead, and the event says the bad weights landed (weights_kept false)."""
