@@ -604,6 +604,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             return self._on_replica_apply(variables, apply_update)
         update = self._apply_step(grads, variables, _loss_scale(self.model.optimizer))
         states = self._before_apply(update)
+        apply_update = _with_companions(apply_update, update)
         for probe in self._probes_with("guard_apply"):
             apply_update = self._guarded(probe, update, apply_update)
         apply_update()
@@ -831,6 +832,17 @@ def _recording_replica() -> bool:
 def _variable_key(variable: Any) -> int:
     """Identifies a Keras variable and the TensorFlow variable it wraps as the same variable."""
     return id(variable.value if isinstance(variable, keras.Variable) else variable)
+
+
+def _with_companions(apply_update: Any, update: ApplyStep) -> Any:
+    """``apply_update`` followed by the companions the probes asked for, made in the same graph as
+    the optimizer's ops (so that Grappler merges what they share, e.g. a sparse gradient densified)."""
+
+    def run() -> None:
+        apply_update()
+        update.companions.here()
+
+    return run
 
 
 def _current_graph() -> Any:

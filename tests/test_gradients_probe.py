@@ -199,14 +199,40 @@ def test_norms_are_recorded_before_the_optimizer_clips_them(tmp_path, regression
     np.testing.assert_allclose(series.grad_norm[:, 0], expected, rtol=REL_TOL)
 
 
-def test_a_sparse_gradient_has_the_norm_of_its_dense_sum_for_a_small_and_a_large_table():
-    """Repeated ids add up before the norm: densified for a small table, unique rows for a large one."""
-    from tb_diag.probes.gradients import DENSE_SPARSE_NORM_ELEMENTS, _dense
+@pytest.mark.parametrize(
+    "rows, callback_options, compile_options",
+    [
+        (50, {}, {}),  # the NaN/Inf probe's guard runs the update in a branch: densified beside it
+        (50, {"probes": ["gradients"]}, {}),  # no guard: densified after optimizer.apply
+        (50, {"on_nan": "record"}, {}),  # the guard's other conditional
+        (50, {}, {"run_eagerly": True}),
+        (50, {}, {"jit_compile": True}),
+        ((1 << 20) // 4 + 1, {}, {}),  # a large table: the sums of its unique rows
+    ],
+    ids=["small-guarded", "small-unguarded", "small-record", "small-eager", "small-xla", "large"],
+)
+def test_an_embedding_gradient_norm_is_that_of_its_dense_sum_in_every_update_path(tmp_path, rows, callback_options, compile_options):
+    """Ids repeat in a batch: the recorded norm is of the summed (dense) gradient, as GradientTape's
+    dense gradient gives it, wherever the update runs (beside the optimizer, in the NaN/Inf guard's
+    branch, eagerly, under XLA) and for a table too large to densify."""
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, 8, size=(64, 6)).astype("int32")  # 8 of the rows, each many times a batch
+    y = rng.normal(size=(64, 1)).astype("float32")
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((6,), dtype="int32"), keras.layers.Embedding(rows, 4, name="table"),
+                              keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(1, name="head")])
+    model.compile(keras.optimizers.Adam(0.01), "mse", **compile_options)
+    expected = []
+    for step in range(2):
+        batch = slice(32 * step, 32 * (step + 1))
+        with tf.GradientTape() as tape:
+            loss = keras.losses.MeanSquaredError()(y[batch], model(ids[batch], training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        per_variable = {v.path: float(tf.norm(tf.convert_to_tensor(g))) for v, g in zip(model.trainable_variables, grads)}
+        expected.append([layer_norm(per_variable, f"{model.name}/table"), layer_norm(per_variable, f"{model.name}/head")])
+        model.fit(ids[batch], y[batch], batch_size=32, epochs=1, shuffle=False, verbose=0,
+                  callbacks=[DiagnosticsCallback(tmp_path, **callback_options)])
 
-    values = tf.constant([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
-    indices = tf.constant([4, 1, 4])
-    expected = np.linalg.norm([[6.0, 8.0], [3.0, 4.0]])
-    for rows in (10, DENSE_SPARSE_NORM_ELEMENTS):  # 20 elements / 2^21 elements
-        table = tf.Variable(tf.zeros([rows, 2]))
-        gradient = tf.IndexedSlices(values, indices, dense_shape=tf.constant([rows, 2]))
-        assert float(tf.norm(_dense(gradient, table))) == pytest.approx(expected, rel=1e-6)
+    _, series = read_gradients(tmp_path)
+    assert series.layers == ["table", "head"]
+    np.testing.assert_allclose(series.grad_norm.T, expected, rtol=REL_TOL)

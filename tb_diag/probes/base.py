@@ -10,6 +10,7 @@ from tb_diag.core.fit_context import FitContext
 from tb_diag.core.layer_map import LayerMap
 from tb_diag.core.ring_buffer import StepCounter
 from tb_diag.core.train_function import StepTimes
+from tb_diag.core.update_companions import UpdateCompanions
 from tb_diag.core.writer import SummaryWriter
 
 
@@ -71,6 +72,8 @@ class ApplyStep:
       loss: the step's loss as ``model.compute_loss`` returned it (before loss scaling), or
         ``None`` when the train step computes its loss another way.
       optimizer: the optimizer whose ``apply`` this is.
+      companions: tensors probes ask (in ``before_apply``) to have computed beside the
+        optimizer's own ops, and read in ``after_apply``: see ``tb_diag.core.update_companions``.
     """
 
     step: Any
@@ -81,6 +84,7 @@ class ApplyStep:
     sampled: bool
     loss: Any | None = None
     optimizer: Any = None
+    companions: UpdateCompanions = dataclasses.field(default_factory=UpdateCompanions, compare=False, repr=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,6 +164,9 @@ class Probe(abc.ABC):
 
         Between ``before_apply`` and ``after_apply``. The default runs ``apply_update()``; a probe
         overriding it must call ``apply_update`` (in every branch that updates) and return ``None``.
+        A probe that puts the update in a branch returns ``update.companions.here()`` from every
+        branch and passes the conditional's outputs to ``update.companions.resolve`` (otherwise the
+        companions are made again outside the branch: correct, without the shared work).
         """
         apply_update()
 

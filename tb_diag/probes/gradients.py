@@ -34,16 +34,28 @@ class GradientsProbe(Probe):
         self._buffer = RingBuffer(self.name, (self._layer_count, len(schema.GRADIENTS.metrics)), setup.capacity)
 
     def before_apply(self, update: ApplyStep) -> Any:
-        grads = [_dense(g, v) for g, v in zip(update.grads, update.variables)]
-        grad_norm = layer_norms(grads, update.layer_ids, self._layer_count)
-        if update.loss_scale is not None:
-            grad_norm = grad_norm / update.loss_scale
+        # Dense gradients' sums of squares are taken here, as each gradient is ready (they overlap
+        # the backward pass). A small table's sparse gradient is densified for its norm beside the
+        # update instead (see tb_diag.core.update_companions), where the optimizer densifies it too
+        # and the graph optimiser makes the two one op; apart, that densify cost an LSTM text
+        # model ~4% of its step on CPU.
+        squares: list[Any] = []
+        for grad, variable in zip(update.grads, update.variables):
+            if isinstance(grad, tf.IndexedSlices) and _small_table(variable):
+                squares.append(update.companions.ask(lambda grad=grad: squared_norm(tf.convert_to_tensor(grad))))
+            else:
+                squares.append(squared_norm(_unique_rows(grad) if isinstance(grad, tf.IndexedSlices) else grad))
         # Auto control dependencies order these reads before the optimizer's writes.
         weights_before = [tf.convert_to_tensor(v) for v in update.variables] if update.sampled else None
-        return grad_norm, weights_before
+        return squares, weights_before
 
     def after_apply(self, update: ApplyStep, state: Any) -> None:
-        grad_norm, weights_before = state
+        squares, weights_before = state
+        # An int stands for a companion (asked in before_apply), a tensor for a square taken there.
+        squares = [update.companions.value(s) if isinstance(s, int) else s for s in squares]
+        grad_norm = norms_from_squares(squares, update.layer_ids, self._layer_count)
+        if update.loss_scale is not None:
+            grad_norm = grad_norm / update.loss_scale
         if weights_before is None:
             not_sampled = tf.fill([self._layer_count], schema.NOT_SAMPLED)
             self._buffer.record(update.step, tf.stack([grad_norm, not_sampled, not_sampled], axis=1))
@@ -59,32 +71,39 @@ class GradientsProbe(Probe):
 
 
 def layer_norms(tensors: Sequence[Any], layer_ids: Sequence[int], layer_count: int) -> tf.Tensor:
-    """L2 norm of the tensors grouped by layer: float32 ``[layer_count]``, 0 for layers with none.
+    """L2 norm of the tensors grouped by layer: float32 ``[layer_count]``, 0 for layers with none."""
+    return norms_from_squares([squared_norm(t) for t in tensors], layer_ids, layer_count)
 
-    One fused reduction per tensor, in float32. A norm above ~2.6e19 overflows the float32 sum of
-    squares and reads as +Inf; an overflow fallback (a ``tf.cond``) measured 3-4% of a small
-    model's step outside XLA, and a gradient norm that large means training has diverged anyway.
+
+def squared_norm(tensor: Any) -> tf.Tensor:
+    """A tensor's sum of squares as a float32 scalar: one fused reduction.
+
+    A norm above ~2.6e19 overflows the float32 sum of squares and reads as +Inf; an overflow
+    fallback (a ``tf.cond``) measured 3-4% of a small model's step outside XLA, and a gradient norm
+    that large means training has diverged anyway.
     """
-    if not tensors:
+    return 2.0 * tf.nn.l2_loss(tf.cast(tensor, tf.float32))
+
+
+def norms_from_squares(squares: Sequence[Any], layer_ids: Sequence[int], layer_count: int) -> tf.Tensor:
+    """Per-layer L2 norms (float32 ``[layer_count]``) from per-tensor sums of squares."""
+    if not squares:
         return tf.zeros([layer_count], tf.float32)
-    squares = 2.0 * tf.stack([tf.nn.l2_loss(tf.cast(t, tf.float32)) for t in tensors])
-    return tf.sqrt(tf.math.unsorted_segment_sum(squares, tf.constant(list(layer_ids), tf.int32), layer_count))
+    return tf.sqrt(tf.math.unsorted_segment_sum(tf.stack(list(squares)), tf.constant(list(layer_ids), tf.int32), layer_count))
 
 
-# A sparse gradient of a variable up to this many elements is summed into a dense tensor for its
-# norm (Keras' optimizers densify it the same way, and one pass over a small table is cheaper than
-# ``tf.unique``: 2% of an LSTM text model's step on CPU); above it (a large vocabulary), only the
-# rows the batch touched are summed.
+# A sparse gradient of a variable up to this many elements is densified for its norm, beside the
+# optimizer's update, which densifies it the same way (one op for both: free); above it (a large
+# vocabulary), only the rows the batch touched are summed (``tf.unique``), never a densified table.
 DENSE_SPARSE_NORM_ELEMENTS = 1 << 20
 
 
-def _dense(gradient: Any, variable: Any) -> Any:
-    """A sparse gradient (embeddings) as a tensor with the same norm: densified for a small
-    variable, else the sums of its unique rows (never a densified large table)."""
-    if isinstance(gradient, tf.IndexedSlices):
-        elements = variable.shape.num_elements()
-        if elements is not None and elements <= DENSE_SPARSE_NORM_ELEMENTS:
-            return tf.convert_to_tensor(gradient)
-        unique_rows, positions = tf.unique(gradient.indices)
-        return tf.math.unsorted_segment_sum(gradient.values, positions, tf.shape(unique_rows)[0])
-    return gradient
+def _small_table(variable: Any) -> bool:
+    elements = variable.shape.num_elements()
+    return elements is not None and elements <= DENSE_SPARSE_NORM_ELEMENTS
+
+
+def _unique_rows(gradient: tf.IndexedSlices) -> tf.Tensor:
+    """A large table's sparse gradient as the sums of its unique rows: a tensor with its norm."""
+    unique_rows, positions = tf.unique(gradient.indices)
+    return tf.math.unsorted_segment_sum(gradient.values, positions, tf.shape(unique_rows)[0])
