@@ -4,8 +4,8 @@ Every step pays for one cheap screen: the sum of the gradients' values and the l
 pass over each gradient, kept apart from the gradients probe's norms: see ``_gradient_screen``).
 A NaN or Inf anywhere in the batch or the forward pass that can change the update reaches one of
 them. Only when the screen fails does the step (in the other branch of a ``tf.cond``) take exact
-per-tensor counts over the batch and every gradient, tell the input, loss and backward phases apart, and decide whether the update runs
-at all. The optimizer's writes to the model's weights are held back until the written values are
+per-tensor counts over the batch and every gradient, tell the input, loss and backward phases
+apart, and decide whether the update runs at all. The optimizer's writes to the model's weights are held back until the written values are
 known to be finite, so an update that would make them non-finite never lands (except in weights of
 over ``HELD_WRITE_MAX_ELEMENTS`` values, whose writes land at once and are screened on sampled steps).
 
