@@ -27,7 +27,7 @@ class UpdateCompanions:
 
     def __init__(self) -> None:
         self._makers: list[Callable[[], Any]] = []
-        self._made: dict[int, tuple[Any, list[Any]]] = {}
+        self._made: dict[Any, list[Any]] = {}  # graph -> the tensors for it
 
     def ask(self, make: Callable[[], Any]) -> int:
         """Registers ``make()`` (returns one tensor); returns the index to read it back with."""
@@ -37,17 +37,16 @@ class UpdateCompanions:
     def here(self) -> list[Any]:
         """The tensors for the graph being traced into: made now (once per graph) if not yet."""
         graph = _graph()
-        entry = self._made.get(id(graph))
-        if entry is None or entry[0] is not graph or len(entry[1]) != len(self._makers):
-            entry = (graph, [make() for make in self._makers])
-            self._made[id(graph)] = entry
-        return list(entry[1])
+        made = self._made.get(graph)
+        if made is None or len(made) != len(self._makers):
+            made = self._made[graph] = [make() for make in self._makers]
+        return list(made)
 
     def resolve(self, tensors: Sequence[Any]) -> None:
         """Takes ``tensors`` (a conditional's outputs of ``here()``) as this graph's values."""
         if len(tensors) != len(self._makers):
             raise ValueError(f"expected {len(self._makers)} companion tensors, got {len(tensors)}")
-        self._made[id(_graph())] = (_graph(), list(tensors))
+        self._made[_graph()] = list(tensors)
 
     def value(self, index: int) -> Any:
         """The tensor ``ask`` returned ``index`` for, as seen from the graph being traced into."""

@@ -1,13 +1,14 @@
 """NaN/Inf origin probe: finds the first non-finite value of a step and keeps the last good weights.
 
 Every step pays for one cheap screen: the sum of the gradients' values and the loss (one fused
-pass over each gradient, kept apart from the gradients probe's norms: see ``_gradient_screen``).
+pass over each gradient, kept apart from the gradients probe's norms: see ``_screen_all``).
 A NaN or Inf anywhere in the batch or the forward pass that can change the update reaches one of
 them. Only when the screen fails does the step (in the other branch of a ``tf.cond``) take exact
 per-tensor counts over the batch and every gradient, tell the input, loss and backward phases
-apart, and decide whether the update runs at all. The optimizer's writes to the model's weights are held back until the written values are
-known to be finite, so an update that would make them non-finite never lands (except in weights of
-over ``HELD_WRITE_MAX_ELEMENTS`` values, whose writes land at once and are screened on sampled steps).
+apart, and decide whether the update runs at all. The optimizer's writes to the model's weights
+are held back until the written values are known to be finite, so an update that would make them
+non-finite never lands (except in weights of over ``HELD_WRITE_MAX_ELEMENTS`` values, whose writes
+land at once and are screened on sampled steps).
 
 Which layer of the forward pass went non-finite first is found on the host, after the execution,
 and only for a bad step: the rare branch keeps that step's model input (under XLA, which cannot
@@ -156,7 +157,7 @@ class NonfiniteProbe(Probe):
         if batch is None:
             self._retrace = True
             return None
-        terms = [_gradient_screen(update.grads)] + ([_screen(update.loss)] if update.loss is not None else [])
+        terms = [_screen_all(update.grads)] + ([_screen(update.loss)] if update.loss is not None else [])
         healthy = tf.math.is_finite(tf.add_n(terms))
         tf.cond(healthy, lambda: tf.constant(0), lambda: self._diagnose(update, batch))
         return healthy
@@ -181,7 +182,7 @@ class NonfiniteProbe(Probe):
         # the loss or a gradient (NaN * 0 is NaN): screening those two is enough to know *that*
         # the step went bad, and far cheaper than a pass over every layer output. *Where* is found
         # in the other branch, by running the forward pass again.
-        grad_screen = _gradient_screen(update.grads)
+        grad_screen = _screen_all(update.grads)
         terms = [grad_screen] + ([_screen(update.loss)] if update.loss is not None else [])
         if self._loss_scaled:
             # Overflowing scaled gradients are the LossScaleOptimizer's business (it skips the
@@ -342,7 +343,7 @@ class NonfiniteProbe(Probe):
             self._record(update.step, phase, loss, layers=layers, rows=None, weights_kept=False if some_unheld else None)
             return phase
 
-        screen = tf.add_n([_screen(value) for _, _, value, _ in pending])
+        screen = _screen_all([value for _, _, value, _ in pending])
         if self._on_nan == "record":
             tf.cond(tf.math.is_finite(screen), lambda: tf.constant(0), reject)
             commit()
@@ -399,7 +400,7 @@ class NonfiniteProbe(Probe):
             self._record(update.step, phase, loss, layers=layers, rows=None, weights_kept=False)
             return phase
 
-        clean = tf.math.is_finite(tf.add_n([_screen(w) for w in weights]))
+        clean = tf.math.is_finite(_screen_all(weights))
         tf.cond(tf.logical_or(clean, tf.logical_not(only_if)), lambda: tf.constant(0), record)
 
     def _record(self, step: Any, phase: Any, loss: Any, layers: Any, rows: Any, weights_kept: bool | None = None) -> None:
@@ -756,16 +757,16 @@ def _screen(tensor: Any) -> Any:
     return tf.cast(tf.reduce_sum(values), tf.float32)
 
 
-def _gradient_screen(grads: list[Any]) -> Any:
-    """The gradients' summed values (float32): non-finite if any value is (or if the sum overflows).
+def _screen_all(tensors: list[Any]) -> Any:
+    """The tensors' summed values (float32): non-finite if any value is (or if the sum overflows).
 
-    A plain sum, not the sums of squares the gradients probe takes: sharing those ops between the
-    screen (which decides the update's branch) and the norms (read after it) cost an LSTM text
-    model 5-14% of its step on CPU; apart, each is one fused pass over the gradients.
+    The gradients' screen is this plain sum, not the sums of squares the gradients probe takes:
+    sharing those ops between the screen (which decides the update's branch) and the norms (read
+    after it) cost an LSTM text model 5-14% of its step on CPU; apart, each is one fused pass.
     """
-    if not grads:
+    if not tensors:
         return tf.constant(0.0)
-    return tf.add_n([_screen(g) for g in grads])
+    return tf.add_n([_screen(t) for t in tensors])
 
 
 def _float_tensors(structure: Any) -> list[Any]:
