@@ -407,3 +407,22 @@ def test_layer_counts_are_the_same_under_xla_for_tensors_of_very_different_sizes
     compiled = tf.function(lambda *ts: layer_stats(list(ts), layers, 3), jit_compile=True)(*tensors).numpy()
     np.testing.assert_array_equal(compiled, eager)
     np.testing.assert_array_equal(eager, [[1, 1, 1, 3.0], [0, 0, 0, 2.0], [0, 0, 0, 0.5]])
+
+
+def test_the_gradient_screen_sees_a_single_nan_or_inf_in_small_large_and_sparse_gradients():
+    """Large dense gradients are screened by the norms' own op (half the sum of squares), small and
+    sparse ones by a plain sum: one NaN or Inf in any of them must still fail the screen."""
+    from tb_diag.probes.nonfinite import SHARED_SCREEN_MIN_ELEMENTS, _gradient_screen
+
+    large = np.ones(SHARED_SCREEN_MIN_ELEMENTS + 1, np.float32)
+    small = np.ones(10, np.float32)
+    sparse = tf.IndexedSlices(tf.ones([3, 4]), tf.constant([0, 2, 2]), tf.constant([5, 4]))
+    assert np.isfinite(_gradient_screen([tf.constant(large), tf.constant(small), sparse]).numpy())
+    for bad in (np.nan, np.inf, -np.inf):
+        for which in ("large", "small"):
+            values = {"large": large.copy(), "small": small.copy()}
+            values[which][7] = bad
+            screen = _gradient_screen([tf.constant(values["large"]), tf.constant(values["small"]), sparse])
+            assert not np.isfinite(screen.numpy()), (which, bad)
+    bad_sparse = tf.IndexedSlices(tf.constant([[1.0, np.nan]]), tf.constant([1]), tf.constant([5, 2]))
+    assert not np.isfinite(_gradient_screen([tf.constant(large), bad_sparse]).numpy())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import tensorflow as tf
@@ -39,21 +40,21 @@ class GradientsProbe(Probe):
         # update instead (see tb_diag.core.update_companions), where the optimizer densifies it too
         # and the graph optimiser makes the two one op; apart, that densify cost an LSTM text
         # model ~4% of its step on CPU.
-        squares: list[Any] = []
+        halves: list[Any] = []
         for grad, variable in zip(update.grads, update.variables):
             if isinstance(grad, tf.IndexedSlices) and _small_table(variable):
-                squares.append(update.companions.ask(lambda grad=grad: squared_norm(tf.convert_to_tensor(grad))))
+                halves.append(update.companions.ask(lambda grad=grad: half_squared_norm(tf.convert_to_tensor(grad))))
             else:
-                squares.append(squared_norm(_unique_rows(grad) if isinstance(grad, tf.IndexedSlices) else grad))
+                halves.append(half_squared_norm(_unique_rows(grad) if isinstance(grad, tf.IndexedSlices) else grad))
         # Auto control dependencies order these reads before the optimizer's writes.
         weights_before = [tf.convert_to_tensor(v) for v in update.variables] if update.sampled else None
-        return squares, weights_before
+        return halves, weights_before
 
     def after_apply(self, update: ApplyStep, state: Any) -> None:
-        squares, weights_before = state
-        # An int stands for a companion (asked in before_apply), a tensor for a square taken there.
-        squares = [update.companions.value(s) if isinstance(s, int) else s for s in squares]
-        grad_norm = norms_from_squares(squares, update.layer_ids, self._layer_count)
+        halves, weights_before = state
+        # An int stands for a companion (asked in before_apply), a tensor for a sum taken there.
+        halves = [update.companions.value(h) if isinstance(h, int) else h for h in halves]
+        grad_norm = norms_from_half_squares(halves, update.layer_ids, self._layer_count)
         if update.loss_scale is not None:
             grad_norm = grad_norm / update.loss_scale
         if weights_before is None:
@@ -72,24 +73,27 @@ class GradientsProbe(Probe):
 
 def layer_norms(tensors: Sequence[Any], layer_ids: Sequence[int], layer_count: int) -> tf.Tensor:
     """L2 norm of the tensors grouped by layer: float32 ``[layer_count]``, 0 for layers with none."""
-    return norms_from_squares([squared_norm(t) for t in tensors], layer_ids, layer_count)
+    return norms_from_half_squares([half_squared_norm(t) for t in tensors], layer_ids, layer_count)
 
 
-def squared_norm(tensor: Any) -> tf.Tensor:
-    """A tensor's sum of squares as a float32 scalar: one fused reduction.
+def half_squared_norm(tensor: Any) -> tf.Tensor:
+    """Half a tensor's sum of squares as a float32 scalar: ONE op (``l2_loss``) per tensor.
 
-    A norm above ~2.6e19 overflows the float32 sum of squares and reads as +Inf; an overflow
-    fallback (a ``tf.cond``) measured 3-4% of a small model's step outside XLA, and a gradient norm
-    that large means training has diverged anyway.
+    The factor 2 is applied once per layer in ``norms_from_half_squares``, not once per tensor: on
+    a model of ~600 weight tensors (DenseNet121) every per-tensor op is ~600 executor nodes a step.
+    A norm above ~2.6e19 overflows the float32 sum and reads as +Inf; an overflow fallback (a
+    ``tf.cond``) measured 3-4% of a small model's step outside XLA, and a gradient norm that large
+    means training has diverged anyway.
     """
-    return 2.0 * tf.nn.l2_loss(tf.cast(tensor, tf.float32))
+    return tf.nn.l2_loss(tf.cast(tensor, tf.float32))
 
 
-def norms_from_squares(squares: Sequence[Any], layer_ids: Sequence[int], layer_count: int) -> tf.Tensor:
-    """Per-layer L2 norms (float32 ``[layer_count]``) from per-tensor sums of squares."""
-    if not squares:
+def norms_from_half_squares(halves: Sequence[Any], layer_ids: Sequence[int], layer_count: int) -> tf.Tensor:
+    """Per-layer L2 norms (float32 ``[layer_count]``) from per-tensor ``half_squared_norm``s."""
+    if not halves:
         return tf.zeros([layer_count], tf.float32)
-    return tf.sqrt(tf.math.unsorted_segment_sum(tf.stack(list(squares)), tf.constant(list(layer_ids), tf.int32), layer_count))
+    summed = tf.math.unsorted_segment_sum(tf.stack(list(halves)), tf.constant(list(layer_ids), tf.int32), layer_count)
+    return tf.sqrt(summed) * math.sqrt(2.0)
 
 
 # A sparse gradient of a variable up to this many elements is densified for its norm, beside the
