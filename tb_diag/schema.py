@@ -33,12 +33,13 @@ import numpy as np
 from tensorboard.compat.proto import summary_pb2
 from tensorboard.util import tensor_util
 
+# Marks a metric not recorded at that step (gradients: weight_norm and update_ratio). The served
+# matrices use it too, so it is defined with the words the tab shares.
+from tb_diag.vocabulary import NOT_SAMPLED  # noqa: F401 (re-exported)
+
 PLUGIN_NAME = "tb_diag"
 SCHEMA_VERSION = 1
 TAG_PREFIX = "tb_diag/"
-
-# Marks a metric that was not recorded at that step (gradients: weight_norm and update_ratio).
-NOT_SAMPLED = -1.0
 
 # The longest JSON metadata / layer document we accept; anything larger is treated as corrupt.
 MAX_JSON_BYTES = 4 * 1024 * 1024

@@ -109,6 +109,34 @@ def test_the_warmer_prepares_report_and_gradients_view_before_any_request(tmp_pa
     assert {"report", "findings", "panel:2000"} <= set(cached.cache)
 
 
+def test_the_warmer_prepares_the_views_the_registry_marks_and_no_others(tmp_path, monkeypatch):
+    """The warmer names no diagnostic: it prepares the panels whose registry entry says ``prepare``."""
+    import dataclasses
+
+    from tb_diag.plugin import warmer
+    from tb_diag.plugin.diagnostics import DIAGNOSTICS
+    from tb_diag.plugin.run_data import RunCache, open_logdir
+
+    writer = SummaryWriter(str(tmp_path / "run"))
+    writer.write_layers(0, ["a"])
+    writer.write_block(schema.GRADIENTS, 2, block(1, 2, 1, 1.0))
+    writer.close()
+    asked: list[tuple[str, int]] = []
+
+    def recording(name):
+        return lambda run, max_points: asked.append((name, max_points))
+
+    registry = [
+        dataclasses.replace(DIAGNOSTICS[0], name="heavy", panel=recording("heavy"), prepare=True),
+        dataclasses.replace(DIAGNOSTICS[0], name="light", panel=recording("light"), prepare=False),
+    ]
+    monkeypatch.setattr(warmer, "DIAGNOSTICS", registry)
+    provider = open_logdir(str(tmp_path))
+    assert warmer.CacheWarmer(provider, RunCache(provider), max_points=500).warm_once() == ["run"]
+    assert asked == [("heavy", 500)]
+    assert [d.name for d in DIAGNOSTICS if d.prepare] == ["gradients"]
+
+
 def test_long_runs_spread_blocks_over_tag_parts_and_read_back_in_write_order(tmp_path):
     """With a small part size every few blocks start a new tag; a second fit (its own writer,
     starting again at part 0) rewriting steps 5..8 still wins over the first fit's blocks."""

@@ -6,6 +6,8 @@
  * may just as well be *named* "NaN", so only fields that hold numbers are turned back into numbers.
  */
 
+import { MATRIX_ENCODING, NAN_ACTIONS, NAN_PHASES, NOT_SAMPLED, type NanAction, type NanPhase } from "./generated/vocabulary";
+
 /** Severity of a finding, worst first. */
 export type Severity = "error" | "warning" | "info";
 
@@ -83,7 +85,7 @@ export class LayerStepMatrix {
   readonly stepCount: number;
   /** The values; NaN where a cell is missing (`isMissing` tells a missing cell from a recorded NaN). */
   readonly values: Float32Array | Float64Array;
-  /** 1 where nothing was recorded (JSON `null`, or "not sampled"); `null` when no cell is missing. */
+  /** 1 where nothing was recorded ("not sampled"); `null` when no cell is missing. */
   private readonly missing: Uint8Array | null;
 
   constructor(layerCount: number, stepCount: number, values: Float32Array | Float64Array, missing: Uint8Array | null = null) {
@@ -95,27 +97,6 @@ export class LayerStepMatrix {
     this.stepCount = stepCount;
     this.values = values;
     this.missing = missing;
-  }
-
-  /** The matrix of `rows` (one per layer, all of the same length); `null` entries are missing. */
-  static fromRows(rows: ReadonlyArray<ReadonlyArray<MaybeNumber>>): LayerStepMatrix {
-    const stepCount = rows[0]?.length ?? 0;
-    const values = new Float64Array(rows.length * stepCount);
-    let missing: Uint8Array | null = null;
-    rows.forEach((row, layer) => {
-      if (row.length !== stepCount) throw new RangeError(`Row ${layer} has ${row.length} values, row 0 has ${stepCount}.`);
-      row.forEach((value, step) => {
-        const index = layer * stepCount + step;
-        if (value === null) {
-          missing ??= new Uint8Array(values.length);
-          missing[index] = 1;
-          values[index] = Number.NaN;
-        } else {
-          values[index] = value;
-        }
-      });
-    });
-    return new LayerStepMatrix(rows.length, stepCount, values, missing);
   }
 
   /** Whether the cell at flat `index` is missing. */
@@ -320,10 +301,10 @@ export interface EnvironmentData {
 }
 
 /** Where in a train step the first NaN/Inf appeared; "unknown" for anything the server did not name. */
-export type NonfinitePhase = "input" | "forward" | "loss" | "backward" | "update" | "unknown";
+export type NonfinitePhase = NanPhase | "unknown";
 
 /** What tb_diag did about a bad step (the `on_nan` argument of the callback, applied). */
-export type NonfiniteAction = "stopped" | "skipped" | "recorded" | "unknown";
+export type NonfiniteAction = NanAction | "unknown";
 
 /** Non-finite counts of one tensor (or group of tensors) and its largest finite |value|. */
 export interface NonfiniteCounts {
@@ -482,9 +463,9 @@ function asStrings(value: unknown, field: string): string[] {
   return asArray(value, field).map((item, i) => asString(item, `${field}[${i}]`));
 }
 
-/** Missing `warnings` means "none": older servers may not send the field. */
+/** The run's reading warnings: every payload carries the list (empty when there are none). */
 function asWarnings(value: unknown, field: string): string[] {
-  return value === undefined ? [] : asStrings(value, field);
+  return asStrings(value, field);
 }
 
 function asSeverity(value: unknown, field: string): Severity {
@@ -541,7 +522,8 @@ function decodeOverviewLine(value: unknown, field: string): OverviewLine {
 export function decodeReport(body: unknown): RunReport {
   const report = asObject(body, "report");
   const gradients: Record<string, GradientStats> = {};
-  const rawGradients = report.gradients === undefined ? {} : asObject(report.gradients, "gradients");
+  // null: the run recorded no gradients (a probe list without them).
+  const rawGradients = report.gradients == null ? {} : asObject(report.gradients, "gradients");
   for (const [layer, value] of Object.entries(rawGradients)) {
     const stats = asObject(value, `gradients[${JSON.stringify(layer)}]`);
     gradients[layer] = {
@@ -555,39 +537,29 @@ export function decodeReport(body: unknown): RunReport {
     steps: decodeNumber(report.steps, "steps"),
     layers: asStrings(report.layers, "layers"),
     gradients,
-    // Older servers send no health summary.
-    overview: asArray(report.overview ?? [], "overview").map((line, i) => decodeOverviewLine(line, `overview[${i}]`)),
+    overview: asArray(report.overview, "overview").map((line, i) => decodeOverviewLine(line, `overview[${i}]`)),
     findings: asArray(report.findings, "findings").map((f, i) => decodeFinding(f, `findings[${i}]`)),
     warnings: asWarnings(report.warnings, "warnings"),
   };
 }
 
-/** `encoding` of a `GET gradients` answer whose matrices are base64 of little-endian float32. */
-export const FLOAT32_BASE64 = "float32-base64";
-
-/** What a sampled metric holds, in the binary encoding, at a step where it was not sampled (JSON: null). */
-const NOT_SAMPLED = -1;
-
 /**
- * Decodes the body of `GET gradients?run=`. The matrices come either as base64 float32
- * (`"encoding": "float32-base64"`) or, from older servers, as JSON arrays of arrays.
+ * Decodes the body of `GET gradients?run=`. The matrices come as base64 float32
+ * (`"encoding": MATRIX_ENCODING`), the only encoding its server sends (the bundle ships with it).
  */
 export function decodeGradients(body: unknown): GradientsData {
   const data = asObject(body, "gradients response");
   const layers = asStrings(data.layers, "layers");
   const steps = asArray(data.steps, "steps").map((s, j) => decodeNumber(s, `steps[${j}]`));
-  let matrix: (field: "grad_norm" | "weight_norm" | "update_ratio", sampled: boolean) => LayerStepMatrix;
-  if (data.encoding === undefined) {
-    matrix = (field) => decodeJsonMatrix(data[field], field, layers.length, steps.length);
-  } else if (data.encoding === FLOAT32_BASE64) {
-    matrix = (field, sampled) => decodeFloat32Matrix(data[field], field, layers.length, steps.length, sampled);
-  } else {
+  if (data.encoding !== MATRIX_ENCODING) {
     throw new ApiError(
-      `Unexpected response: the gradients come in encoding ${JSON.stringify(data.encoding)}, but this page reads only ` +
-        `"${FLOAT32_BASE64}". Reload the page, or install the same tb_diag version as the server.`,
+      `Unexpected response: the gradients come in encoding ${String(JSON.stringify(data.encoding))}, but this page reads only ` +
+        `"${MATRIX_ENCODING}". Reload the page, or install the same tb_diag version as the server.`,
       0,
     );
   }
+  const matrix = (field: "grad_norm" | "weight_norm" | "update_ratio", sampled: boolean): LayerStepMatrix =>
+    decodeFloat32Matrix(data[field], field, layers.length, steps.length, sampled);
   return {
     run: asString(data.run, "run"),
     layers,
@@ -599,20 +571,6 @@ export function decodeGradients(body: unknown): GradientsData {
     downsampled: data.downsampled === true,
     warnings: asWarnings(data.warnings, "warnings"),
   };
-}
-
-/** A matrix sent as JSON arrays (one per layer) of numbers, NaN/Inf strings and nulls. */
-function decodeJsonMatrix(value: unknown, field: string, layerCount: number, stepCount: number): LayerStepMatrix {
-  const rows = decodeMatrix(value, field);
-  if (rows.length !== layerCount) {
-    throw new ApiError(`Unexpected response: ${field} has ${rows.length} rows for ${layerCount} layers.`, 0);
-  }
-  rows.forEach((row, i) => {
-    if (row.length !== stepCount) {
-      throw new ApiError(`Unexpected response: ${field}[${i}] has ${row.length} values for ${stepCount} steps.`, 0);
-    }
-  });
-  return rows.length === 0 ? new LayerStepMatrix(0, stepCount, new Float64Array(0)) : LayerStepMatrix.fromRows(rows);
 }
 
 /**
@@ -811,7 +769,7 @@ export function decodeMemory(body: unknown): MemoryData {
         steps: asArray(series.steps, `${field}.series.steps`).map((s, j) => decodeNumber(s, `${field}.series.steps[${j}]`)),
         tf_in_use: decodeSeries(series.tf_in_use, `${field}.series.tf_in_use`),
         tf_peak: decodeSeries(series.tf_peak, `${field}.series.tf_peak`),
-        reserved: series.reserved === undefined ? [] : decodeSeries(series.reserved, `${field}.series.reserved`),
+        reserved: decodeSeries(series.reserved, `${field}.series.reserved`),
         process_used: decodeSeries(series.process_used, `${field}.series.process_used`),
         device_total: decodeSeries(series.device_total, `${field}.series.device_total`),
       },
@@ -844,7 +802,7 @@ export function decodeMemory(body: unknown): MemoryData {
     }),
     gpu,
     gpu_unavailable: data.gpu_unavailable == null ? null : asString(data.gpu_unavailable, "gpu_unavailable"),
-    fragmentation: (data.fragmentation === undefined ? [] : asArray(data.fragmentation, "fragmentation")).map((item, i) => {
+    fragmentation: asArray(data.fragmentation, "fragmentation").map((item, i) => {
       const w = asObject(item, `fragmentation[${i}]`);
       const maybe = (key: string): MaybeNumber => decodeMaybeNumber(w[key] ?? null, `fragmentation[${i}].${key}`);
       return {
@@ -882,16 +840,13 @@ export function decodeEnvironment(body: unknown): EnvironmentData {
   };
 }
 
-const PHASES: readonly NonfinitePhase[] = ["input", "forward", "loss", "backward", "update"];
-const ACTIONS: readonly NonfiniteAction[] = ["stopped", "skipped", "recorded"];
-
-/** A phase or action the server did not name (a newer server, an odd log) shows as "unknown". */
+/** A phase or action the server did not name (an odd log) shows as "unknown". */
 function asPhase(value: unknown): NonfinitePhase {
-  return PHASES.find((phase) => phase === value) ?? "unknown";
+  return NAN_PHASES.find((phase) => phase === value) ?? "unknown";
 }
 
 function asAction(value: unknown): NonfiniteAction {
-  return ACTIONS.find((action) => action === value) ?? "unknown";
+  return NAN_ACTIONS.find((action) => action === value) ?? "unknown";
 }
 
 function decodeCounts(value: unknown, field: string): NonfiniteCounts {

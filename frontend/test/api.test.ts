@@ -3,60 +3,34 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   ApiError,
   DiagnosticsApi,
-  FLOAT32_BASE64,
   LayerStepMatrix,
   decodeGradients,
   decodeNumber,
   decodeReport,
   decodeRuns,
 } from "../src/api";
-
-const gradientsBody = {
-  run: "exploding/train",
-  layers: ["NaN", "head"],
-  steps: [1, 2, 3],
-  grad_norm: [
-    [0.5, "NaN", "Infinity"],
-    [0.1, "-Infinity", null],
-  ],
-  weight_norm: [
-    [1, 1, 1],
-    [2, 2, 2],
-  ],
-  update_ratio: [
-    [1e-3, 1e-3, 1e-3],
-    [2e-3, 2e-3, 2e-3],
-  ],
-  global_norm: [0.51, "NaN", "Infinity"],
-  downsampled: false,
-  warnings: [],
-};
+import { MATRIX_ENCODING } from "../src/generated/vocabulary";
 
 describe("decoding non-finite values", () => {
   it("turns TensorBoard's NaN/Infinity strings back into numbers", () => {
-    const data = decodeGradients(gradientsBody);
-    expect(data.grad_norm.at(0, 0)).toBe(0.5);
-    expect(data.grad_norm.at(0, 1)).toBeNaN();
-    expect(data.grad_norm.at(0, 2)).toBe(Number.POSITIVE_INFINITY);
-    expect(data.grad_norm.at(1, 1)).toBe(Number.NEGATIVE_INFINITY);
+    const data = decodeGradients(binaryBody({ global_norm: [0.51, "NaN", "Infinity", "-Infinity"], steps: [1, 2, 3, 4], ...fourSteps }));
+    expect(data.global_norm[0]).toBe(0.51);
     expect(data.global_norm[1]).toBeNaN();
     expect(data.global_norm[2]).toBe(Number.POSITIVE_INFINITY);
+    expect(data.global_norm[3]).toBe(Number.NEGATIVE_INFINITY);
   });
 
   it("keeps a missing value as null, not NaN", () => {
-    const data = decodeGradients(gradientsBody);
-    expect(data.grad_norm.at(1, 2)).toBeNull();
-    expect(data.grad_norm.isMissing(1 * 3 + 2)).toBe(true);
-    expect(data.grad_norm.isMissing(0 * 3 + 1)).toBe(false);
+    expect(decodeGradients(binaryBody({ global_norm: [0.5, null, 1] })).global_norm).toEqual([0.5, null, 1]);
   });
 
   it("leaves strings that are names alone, even a layer called NaN", () => {
-    expect(decodeGradients(gradientsBody).layers).toEqual(["NaN", "head"]);
+    expect(decodeGradients(binaryBody({ layers: ["NaN", "head"] })).layers).toEqual(["NaN", "head"]);
   });
 
   it("rejects other strings where a number belongs", () => {
     expect(() => decodeNumber("nan", "x")).toThrow(ApiError);
-    expect(() => decodeGradients({ ...gradientsBody, steps: [1, "2", 3] })).toThrow(/steps\[1\]/);
+    expect(() => decodeGradients(binaryBody({ steps: [10, "20", 30] }))).toThrow(/steps\[1\]/);
   });
 
   it("decodes report statistics and findings with null step and layer", () => {
@@ -65,6 +39,7 @@ describe("decoding non-finite values", () => {
       steps: 10,
       layers: ["dense"],
       gradients: { dense: { last: "NaN", min: 0.1, max: "Infinity" } },
+      overview: [],
       findings: [{ id: "f", severity: "warning", step: null, layer: null, title: "t", detail: "d", remedy: "r" }],
       warnings: ["w"],
     });
@@ -76,7 +51,7 @@ describe("decoding non-finite values", () => {
 
   it("rejects an unknown severity", () => {
     const finding = { id: "f", severity: "fatal", step: 1, layer: "l", title: "t", detail: "d", remedy: "r" };
-    expect(() => decodeReport({ run: "r", steps: 1, layers: [], findings: [finding] })).toThrow(/severity/);
+    expect(() => decodeReport({ run: "r", steps: 1, layers: [], overview: [], findings: [finding], warnings: [] })).toThrow(/severity/);
   });
 
   it("decodes the run list", () => {
@@ -100,7 +75,7 @@ function binaryBody(overrides: Record<string, unknown> = {}): Record<string, unk
     run: "exploding/train",
     layers: ["dense", "head"],
     steps: [10, 20, 30],
-    encoding: FLOAT32_BASE64,
+    encoding: MATRIX_ENCODING,
     grad_norm: float32Base64([0.5, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0, -1]),
     weight_norm: float32Base64([3, -1, -1, 1.5, -1, 2]),
     update_ratio: float32Base64([-1, -1, -1, -1, -1, -1]),
@@ -110,6 +85,13 @@ function binaryBody(overrides: Record<string, unknown> = {}): Record<string, unk
     ...overrides,
   };
 }
+
+/** Matrices of 2 layers × 4 steps, for a `binaryBody` with four steps. */
+const fourSteps = {
+  grad_norm: float32Base64([1, 2, 3, 4, 5, 6, 7, 8]),
+  weight_norm: float32Base64([1, 2, 3, 4, 5, 6, 7, 8]),
+  update_ratio: float32Base64([1, 2, 3, 4, 5, 6, 7, 8]),
+};
 
 function rows(matrix: LayerStepMatrix): Array<Array<number | null>> {
   return Array.from({ length: matrix.layerCount }, (_, i) => Array.from({ length: matrix.stepCount }, (_, j) => matrix.at(i, j)));
@@ -153,8 +135,6 @@ describe("decoding the binary gradients format", () => {
     expect(data.weight_norm.isMissing(0)).toBe(false);
     expect(data.weight_norm.hasValue()).toBe(true);
     expect(data.update_ratio.hasValue()).toBe(false);
-    const json = decodeGradients({ ...gradientsBody, weight_norm: [[3, null, null], [1.5, null, 2]] });
-    expect(rows(json.weight_norm)).toEqual(rows(data.weight_norm));
   });
 
   it("rejects a matrix whose size is not layers × steps floats", () => {
@@ -172,8 +152,9 @@ describe("decoding the binary gradients format", () => {
     expect(() => decodeGradients(binaryBody({ grad_norm: [[1, 2, 3]] }))).toThrow(/grad_norm is not text/);
   });
 
-  it("names an encoding it does not read", () => {
+  it("names an encoding it does not read, or a missing one (the JSON matrices of early servers)", () => {
     expect(() => decodeGradients(binaryBody({ encoding: "float16-base64" }))).toThrow(/encoding "float16-base64"/);
+    expect(() => decodeGradients(binaryBody({ encoding: undefined }))).toThrow(/encoding undefined/);
   });
 
   it("uses Uint8Array.fromBase64 where the browser has it, strictly", () => {
@@ -192,24 +173,13 @@ describe("decoding the binary gradients format", () => {
       delete (Uint8Array as unknown as { fromBase64?: unknown }).fromBase64;
     }
   });
-
-  it("still reads the JSON format of older servers, and checks its shape", () => {
-    const data = decodeGradients(gradientsBody);
-    expect(data.grad_norm.values).toBeInstanceOf(Float64Array);
-    expect(rows(data.update_ratio)).toEqual([
-      [1e-3, 1e-3, 1e-3],
-      [2e-3, 2e-3, 2e-3],
-    ]);
-    expect(() => decodeGradients({ ...gradientsBody, grad_norm: [[0.5, 0.4, 0.3]] })).toThrow("grad_norm has 1 rows for 2 layers.");
-    expect(() => decodeGradients({ ...gradientsBody, update_ratio: [[1, 2, 3], [1, 2]] })).toThrow("update_ratio[1] has 2 values for 3 steps.");
-  });
 });
 
 describe("DiagnosticsApi", () => {
   afterEach(() => vi.unstubAllGlobals());
 
   it("resolves routes against the plugin base and encodes the run", async () => {
-    const fetchMock = vi.fn(async () => new Response(JSON.stringify(gradientsBody), { status: 200 }));
+    const fetchMock = vi.fn(async () => new Response(JSON.stringify(binaryBody()), { status: 200 }));
     vi.stubGlobal("fetch", fetchMock);
     const api = new DiagnosticsApi(new URL("http://host/prefix/data/plugin/tb_diag/"));
     await api.gradients("a b/&c");

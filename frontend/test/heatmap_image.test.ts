@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 
-import { LayerStepMatrix } from "../src/api";
+import type { LayerStepMatrix } from "../src/api";
+import { matrixFromRows } from "./matrix";
 import { cellAtPixel, colourKeys, rasterizeHeatmap, type HeatmapGeometry } from "../src/charts/heatmap_image";
 import { LOG_SCALE_COLOURS, SPECIAL_CELLS, createLogColourScale } from "../src/charts/log_colour_scale";
 
@@ -27,7 +28,7 @@ function draw(matrix: LayerStepMatrix, geometry: HeatmapGeometry = oneToOne(matr
 
 describe("heatmap cell colours", () => {
   // Finite values span 1e-3 .. 10: the smallest is the first colour of the scale, the largest the last.
-  const matrix = LayerStepMatrix.fromRows([
+  const matrix = matrixFromRows([
     [1e-3, 0, Number.NaN],
     [Number.POSITIVE_INFINITY, 10, null],
   ]);
@@ -49,7 +50,7 @@ describe("heatmap cell colours", () => {
   });
 
   it("draws -Inf like +Inf and a negative norm like NaN", () => {
-    const odd = draw(LayerStepMatrix.fromRows([[Number.NEGATIVE_INFINITY, -2, 1]]));
+    const odd = draw(matrixFromRows([[Number.NEGATIVE_INFINITY, -2, 1]]));
     expect(pixel(odd, 0)).toEqual(rgba(SPECIAL_CELLS.inf.colour));
     expect(pixel(odd, 1)).toEqual(rgba(SPECIAL_CELLS.nan.colour));
   });
@@ -57,7 +58,7 @@ describe("heatmap cell colours", () => {
   it("places a value between the ends by log10, on the shared scale", () => {
     // 0.1 is 2 of 4 decades above 1e-3: the middle colour of the scale.
     const scale = createLogColourScale([[1e-3, 10]]);
-    const middle = LayerStepMatrix.fromRows([[0.1]]);
+    const middle = matrixFromRows([[0.1]]);
     const image = rasterizeHeatmap(colourKeys(middle, scale), 1, 1, oneToOne(middle));
     const expected = rgba(LOG_SCALE_COLOURS[2]);
     pixel(image, 0).forEach((channel, i) => expect(Math.abs(channel - expected[i])).toBeLessThanOrEqual(2));
@@ -66,7 +67,7 @@ describe("heatmap cell colours", () => {
 
 describe("heatmap image of any size", () => {
   it("shows the most telling cell where several share a pixel: NaN over Inf over the largest norm over zero", () => {
-    const matrix = LayerStepMatrix.fromRows([[1, Number.NaN, Number.POSITIVE_INFINITY, 5, 0, 2, null, 0]]);
+    const matrix = matrixFromRows([[1, Number.NaN, Number.POSITIVE_INFINITY, 5, 0, 2, null, 0]]);
     const geometry = { width: 4, height: 1, left: 0, top: 0, cellWidth: 0.5, cellHeight: 1 };
     const pixels = draw(matrix, geometry);
     expect(pixel(pixels, 0)).toEqual(rgba(SPECIAL_CELLS.nan.colour));
@@ -79,7 +80,7 @@ describe("heatmap image of any size", () => {
   });
 
   it("takes the largest of finite values sharing a pixel, across layers too", () => {
-    const matrix = LayerStepMatrix.fromRows([
+    const matrix = matrixFromRows([
       [1e-3, 1e-3],
       [1e-3, 10],
     ]);
@@ -90,7 +91,7 @@ describe("heatmap image of any size", () => {
   });
 
   it("keeps a few large cells as sharp blocks", () => {
-    const matrix = LayerStepMatrix.fromRows([[0.5, Number.NaN]]);
+    const matrix = matrixFromRows([[0.5, Number.NaN]]);
     const pixels = draw(matrix, { width: 10, height: 3, left: 0, top: 0, cellWidth: 5, cellHeight: 3 });
     const finite = pixel(draw(matrix), 0);
     for (let y = 0; y < 3; y++) {
@@ -101,7 +102,7 @@ describe("heatmap image of any size", () => {
   });
 
   it("follows the zoom: cells left of the image are cut off, pixels beside every cell stay empty", () => {
-    const matrix = LayerStepMatrix.fromRows([[Number.NaN, 0, Number.POSITIVE_INFINITY]]);
+    const matrix = matrixFromRows([[Number.NaN, 0, Number.POSITIVE_INFINITY]]);
     const geometry = { width: 4, height: 1, left: -1, top: 0, cellWidth: 1, cellHeight: 1 };
     const pixels = draw(matrix, geometry);
     expect(pixel(pixels, 0)).toEqual(rgba(SPECIAL_CELLS.zero.colour));
@@ -112,7 +113,7 @@ describe("heatmap image of any size", () => {
   });
 
   it("names no cell for a pixel that shows a missing one", () => {
-    const matrix = LayerStepMatrix.fromRows([[null, 1]]);
+    const matrix = matrixFromRows([[null, 1]]);
     const keys = colourKeys(matrix, createLogColourScale([matrix.values]));
     expect(cellAtPixel(keys, 1, 2, oneToOne(matrix), 0, 0)).toBe(-1);
     expect(cellAtPixel(keys, 1, 2, oneToOne(matrix), 1, 0)).toBe(1);

@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 import { beforeEach, describe, expect, it } from "vitest";
 
-import { LayerStepMatrix } from "../src/api";
+import { matrixFromRows } from "./matrix";
 import { drawLayerHeatmap, type LayerHeatmap } from "../src/charts/layer_heatmap";
 import type { Chart } from "../src/charts/mount_chart";
 
@@ -54,7 +54,7 @@ describe("layer heatmap", () => {
 
   beforeEach(() => {
     drawn = fakeChart();
-    const values = LayerStepMatrix.fromRows([
+    const values = matrixFromRows([
       [0.5, Number.NaN, 2],
       [null, 0, Number.POSITIVE_INFINITY],
     ]);

@@ -13,6 +13,7 @@ const body = {
   traces: [{ fit_index: 1, step: 1, epoch: 0, sampled: true, signature: "(32, 8) float32" }],
   gpu: null,
   gpu_unavailable: "no GPU is visible to TensorFlow",
+  fragmentation: [],
   warnings: [],
 };
 
@@ -24,7 +25,8 @@ describe("memory", () => {
     expect(data.host_rss_bytes[3]).toBeNaN();
     expect(data.fits[1].rss_last_bytes).toBeNull();
     expect(data.traces[0].signature).toBe("(32, 8) float32");
-    expect(data.fragmentation).toEqual([]);  // older servers send no windows
+    expect(data.fragmentation).toEqual([]);
+    expect(() => decodeMemory({ ...body, fragmentation: undefined })).toThrow(/fragmentation is not a list/);
     const withWindow = decodeMemory({ ...body, fragmentation: [{ step: 15, allocator: "<b>cpu</b>", events: 40, fragmentation_median: 0.2,
       fragmentation_max: 0.5, bytes_in_use_max: 1024, peak_bytes_in_use: 2048 }], profile_skipped: null });
     expect(withWindow.fragmentation[0].allocator).toBe("<b>cpu</b>");

@@ -10,7 +10,6 @@ import {
   type EnvironmentData,
   type Finding,
   type GradientsData,
-  LayerStepMatrix,
   type RunInfo,
   type RunReport,
 } from "../src/api";
@@ -20,6 +19,7 @@ import { FOCUS_EVENT, requestFocus, type FocusRequest } from "../src/focus";
 import { renderOverview, type LoadedRun } from "../src/overview";
 import { activationsPanel, callForLayer } from "../src/panels/activations";
 import { gradientsPanel } from "../src/panels/gradients";
+import { matrixFromRows } from "./matrix";
 
 /** ECharts cannot paint in happy-dom: charts are stand-ins that record their options. */
 interface FakeChart {
@@ -62,9 +62,9 @@ function gradients(run: string, globalNorm: Array<number | null>): GradientsData
     run,
     layers: ["dense", "dense_1", "dense_2", "head"],
     steps: globalNorm.map((_, j) => j + 1),
-    grad_norm: LayerStepMatrix.fromRows(Array.from({ length: 4 }, () => globalNorm.map(() => 1))),
-    weight_norm: LayerStepMatrix.fromRows([]),
-    update_ratio: LayerStepMatrix.fromRows([]),
+    grad_norm: matrixFromRows(Array.from({ length: 4 }, () => globalNorm.map(() => 1))),
+    weight_norm: matrixFromRows([]),
+    update_ratio: matrixFromRows([]),
     global_norm: globalNorm,
     downsampled: false,
     warnings: [],
@@ -116,21 +116,22 @@ beforeEach(() => {
 });
 
 describe("report decoding", () => {
-  it("decodes the health summary and each finding's diagnostic; older servers send neither", () => {
+  it("decodes the health summary and each finding's diagnostic and cause (null when it has none)", () => {
     const body = {
       run: "r",
       steps: 10,
       layers: [],
       overview: [{ diagnostic: "gradients", label: "gradients", status: "ok", text: "largest norm 3.2", findings: 0 }],
-      findings: [{ id: "f", severity: "info", step: null, layer: null, title: "t", detail: "d", remedy: "r", diagnostic: "input" }],
+      findings: [{ id: "f", severity: "info", step: null, layer: null, title: "t", detail: "d", remedy: "r", diagnostic: "input", caused_by: null }],
+      warnings: [],
     };
     const decoded = decodeReport(body);
     expect(decoded.overview).toEqual(body.overview);
     expect(decoded.findings[0].diagnostic).toBe("input");
-    const old = decodeReport({ ...body, overview: undefined, findings: [{ ...body.findings[0], diagnostic: undefined }] });
-    expect(old.overview).toEqual([]);
-    expect(old.findings[0].diagnostic).toBeNull();
-    expect(old.findings[0].caused_by).toBeNull();
+    expect(decoded.findings[0].caused_by).toBeNull();
+    expect(decodeReport({ ...body, findings: [{ ...body.findings[0], diagnostic: null }] }).findings[0].diagnostic).toBeNull();
+    expect(() => decodeReport({ ...body, overview: undefined })).toThrow(/overview is not a list/);
+    expect(() => decodeReport({ ...body, warnings: undefined })).toThrow(/warnings is not a list/);
     expect(decodeReport({ ...body, findings: [{ ...body.findings[0], caused_by: "exploding_gradients" }] }).findings[0].caused_by).toBe(
       "exploding_gradients",
     );
@@ -529,7 +530,7 @@ describe("panels focused by a finding link", () => {
     const container = document.createElement("div");
     document.body.appendChild(container);
     const data = { ...gradients("a", [1, 2, 3, 4]), layers: ["l0", "l1", "l2", "l3", "l4"] };
-    data.grad_norm = LayerStepMatrix.fromRows(data.layers.map(() => [1, 2, 3, 4]));
+    data.grad_norm = matrixFromRows(data.layers.map(() => [1, 2, 3, 4]));
     await gradientsPanel.render(container, [info("a")], { api: fakeApi({ a: data }), signal: new AbortController().signal });
     const pressed = (): string[] =>
       [...container.querySelectorAll('[data-testid="layer-toggle"][aria-pressed="true"]')].map((button) => button.textContent ?? "");

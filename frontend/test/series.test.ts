@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { LayerStepMatrix, type GradientsData } from "../src/api";
+import type { GradientsData } from "../src/api";
 import {
   buildGlobalNormSeries,
   buildLayerSeries,
@@ -9,6 +9,7 @@ import {
   hasSampledValues,
   layerUnion,
 } from "../src/charts/series";
+import { matrixFromRows } from "./matrix";
 
 function gradients(run: string, layers: string[], gradNorm: Array<Array<number | null>>): GradientsData {
   const steps = gradNorm[0].map((_, j) => (j + 1) * 10);
@@ -16,9 +17,9 @@ function gradients(run: string, layers: string[], gradNorm: Array<Array<number |
     run,
     layers,
     steps,
-    grad_norm: LayerStepMatrix.fromRows(gradNorm),
-    weight_norm: LayerStepMatrix.fromRows(gradNorm),
-    update_ratio: LayerStepMatrix.fromRows(gradNorm),
+    grad_norm: matrixFromRows(gradNorm),
+    weight_norm: matrixFromRows(gradNorm),
+    update_ratio: matrixFromRows(gradNorm),
     global_norm: steps.map((_, j) => (j === 1 ? Number.NaN : 0.5)),
     downsampled: false,
     warnings: [],
@@ -79,18 +80,18 @@ describe("sampled update-ratio series", () => {
       [1, 1, 1, 1, 1, 1],
       [2, 2, 2, 2, 2, 2],
     ]),
-    update_ratio: LayerStepMatrix.fromRows([
+    update_ratio: matrixFromRows([
       [1e-3, null, 2e-3, null, Number.NaN, null],
       [null, null, null, null, null, null],
     ]),
   };
   const unsampled: GradientsData = {
     ...gradients("u", ["dense"], [[1, 1]]),
-    update_ratio: LayerStepMatrix.fromRows([[null, null]]),
+    update_ratio: matrixFromRows([[null, null]]),
   };
 
   it("leaves unsampled steps out and keeps NaN, zero and Inf as gaps", () => {
-    const zeroInf: GradientsData = { ...sampled, update_ratio: LayerStepMatrix.fromRows([[0, null, Number.POSITIVE_INFINITY, 4e-3, null, null], [null, null, null, null, null, null]]) };
+    const zeroInf: GradientsData = { ...sampled, update_ratio: matrixFromRows([[0, null, Number.POSITIVE_INFINITY, 4e-3, null, null], [null, null, null, null, null, null]]) };
     const [dense] = buildSampledLayerSeries([sampled], ["dense"], "update_ratio");
     expect(dense.name).toBe("dense");
     expect(dense.points).toEqual([
@@ -111,7 +112,7 @@ describe("sampled update-ratio series", () => {
   });
 
   it("follows the selection order and skips layers a run does not have", () => {
-    const both: GradientsData = { ...sampled, update_ratio: LayerStepMatrix.fromRows([[1e-3], [2e-3]]), steps: [10] };
+    const both: GradientsData = { ...sampled, update_ratio: matrixFromRows([[1e-3], [2e-3]]), steps: [10] };
     expect(buildSampledLayerSeries([both], ["head", "missing", "dense"], "update_ratio").map((s) => s.layer)).toEqual([
       "head",
       "dense",
@@ -121,8 +122,8 @@ describe("sampled update-ratio series", () => {
   it("tells runs with samples from runs without", () => {
     expect(hasSampledValues(sampled, "update_ratio")).toBe(true);
     expect(hasSampledValues(unsampled, "update_ratio")).toBe(false);
-    expect(hasSampledValues({ ...unsampled, update_ratio: LayerStepMatrix.fromRows([[Number.NaN, null]]) }, "update_ratio")).toBe(true);
-    const empty = LayerStepMatrix.fromRows([]);
+    expect(hasSampledValues({ ...unsampled, update_ratio: matrixFromRows([[Number.NaN, null]]) }, "update_ratio")).toBe(true);
+    const empty = matrixFromRows([]);
     expect(hasSampledValues({ weight_norm: empty, update_ratio: empty }, "update_ratio")).toBe(false);
   });
 });

@@ -3,7 +3,8 @@
 Decoding a long run (1000 layers x 100 000 steps is 1.2 GB of float32) and judging it takes
 seconds; done on the first request, the Overview would wait for it. The warmer does it in a
 background thread right after TensorBoard's loader has read new data, so the first request finds
-the decoded run, its report and its default gradients view in ``RunCache``.
+the decoded run, its report and the default views of the diagnostics marked ``prepare`` in the
+registry (the gradients heatmap) in ``RunCache``.
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ from typing import Any
 from tensorboard import context as context_lib
 
 from tb_diag.plugin import run_data
-from tb_diag.plugin.diagnostics import gradients
+from tb_diag.plugin.diagnostics import DIAGNOSTICS
 from tb_diag.plugin.report import run_findings, run_report
 
 _log = logging.getLogger(__name__)
 
 
 class CacheWarmer:
-    """Every ``interval_s``, decodes the runs whose data changed and computes their report and
-    default gradients view (``max_points`` buckets) into ``runs``' cache.
+    """Every ``interval_s``, decodes the runs whose data changed and computes their report and the
+    default views (``max_points`` buckets) of the diagnostics marked ``prepare`` into ``runs``' cache.
 
     A run whose data did not change costs one listing of its tags. A run that keeps changing
     (live training) is prepared again at most every ``BUSY_FACTOR`` times as long as its last
@@ -68,7 +69,9 @@ class CacheWarmer:
                 continue
             run_report(data)
             run_findings(data)
-            gradients.panel_payload(data, self._max_points)
+            for diagnostic in DIAGNOSTICS:
+                if diagnostic.prepare:
+                    diagnostic.panel(data, self._max_points)
             self._last[run] = (started, time.monotonic() - started)
             warmed.append(run)
         return warmed

@@ -32,14 +32,13 @@ from tb_diag.core.ring_buffer import RingBuffer
 from tb_diag.core.segments import concat_with_segments
 from tb_diag.core.update_companions import UpdateCompanions
 from tb_diag.core.writer import SummaryWriter
-from tb_diag.plugin.diagnostics.nonfinite import PHASES, describe_event
+from tb_diag.plugin.diagnostics.nonfinite import describe_event
 from tb_diag.probes.base import ApplyStep, LayerCall, Probe, ProbeSetup
 from tb_diag.probes.gradients import half_squared_norm
+from tb_diag.vocabulary import HELD_WRITE_MAX_ELEMENTS, NAN_PHASES, NAN_STATS
 
 ON_NAN_MODES = ("stop", "skip", "record")
-# Per tensor (group): NaN count, +Inf count, -Inf count, largest finite |value|.
-STATS = ("nan", "posinf", "neginf", "max_abs")
-# _meta: step, phase code (PHASES index + 1), loss, whether the update was applied, whether the
+# _meta: step, phase code (NAN_PHASES index + 1), loss, whether the update was applied, whether the
 # model's weights are still those of the last good step.
 _META = ("step", "phase", "loss", "applied", "weights_kept")
 # Rows of the in-graph detail buffer: the batch's float tensors.
@@ -107,11 +106,11 @@ class NonfiniteProbe(Probe):
             self._bad_count = tf.Variable(np.int64(0), trainable=False, name="tb_diag_nonfinite_count")
             self._meta = tf.Variable(tf.zeros([len(_META)], tf.float64), trainable=False, name="tb_diag_nonfinite_meta")
             self._layer_detail = tf.Variable(
-                tf.zeros([layer_count, 2 * len(STATS)]), trainable=False, name="tb_diag_nonfinite_layers"
+                tf.zeros([layer_count, 2 * len(NAN_STATS)]), trainable=False, name="tb_diag_nonfinite_layers"
             )
             # Created now: tf.function allows new variables only in a first trace.
             self._row_capacity = MAX_INPUT_ROWS
-            self._row_detail = tf.Variable(tf.zeros([self._row_capacity, len(STATS)]), trainable=False, name="tb_diag_nonfinite_rows")
+            self._row_detail = tf.Variable(tf.zeros([self._row_capacity, len(NAN_STATS)]), trainable=False, name="tb_diag_nonfinite_rows")
             # (step, phase code, applied) written only by bad steps; rows of other steps are stale.
             self._bad_steps = RingBuffer("nonfinite_steps", (3,), setup.capacity, dtype=tf.float64)
             # (step, scale, overflow): steps traced before the probe could record have stale rows.
@@ -235,7 +234,7 @@ class NonfiniteProbe(Probe):
         rows, layers, phase = self._statistics(update, batch)
         if self._loss_scaled:
             # Gradients alone are a loss-scale overflow: the LossScaleOptimizer's business.
-            phase = tf.where(tf.equal(phase, PHASES.index("backward") + 1), 0, phase)
+            phase = tf.where(tf.equal(phase, NAN_PHASES.index("backward") + 1), 0, phase)
         phase = tf.where(self._stopped, -1, phase)
         loss = _loss64(update)
         self._record(update.step, phase, loss, layers=layers, rows=rows)
@@ -254,16 +253,16 @@ class NonfiniteProbe(Probe):
 
             def statistics(batch_tensors: list, grads: list, weights: list, loss: Any) -> Any:
                 input_stats = [nonfinite_stats([t]) for t in batch_tensors]
-                rows = tf.zeros([row_capacity, len(STATS)])
+                rows = tf.zeros([row_capacity, len(NAN_STATS)])
                 kept = [(i, row) for i, row in zip(index, input_stats) if i >= 0]
                 if kept:
                     rows = tf.tensor_scatter_nd_update(rows, [[i] for i, _ in kept], tf.stack([row for _, row in kept]))
                 grad_stats = layer_stats(grads, layer_ids, layer_count)
                 layers = tf.concat([grad_stats, layer_stats(weights, layer_ids, layer_count)], 1)
                 checks = {
-                    PHASES.index("input") + 1: _any_bad(input_stats),
-                    PHASES.index("loss") + 1: tf.logical_not(tf.math.is_finite(loss)) if with_loss else tf.constant(False),
-                    PHASES.index("backward") + 1: _bad(grad_stats),
+                    NAN_PHASES.index("input") + 1: _any_bad(input_stats),
+                    NAN_PHASES.index("loss") + 1: tf.logical_not(tf.math.is_finite(loss)) if with_loss else tf.constant(False),
+                    NAN_PHASES.index("backward") + 1: _bad(grad_stats),
                 }
                 phase = tf.constant(0)
                 for code in sorted(checks, reverse=True):
@@ -371,7 +370,7 @@ class NonfiniteProbe(Probe):
                     new_weights.append(value if kind == "assign" else current + value if kind == "assign_add" else current - value)
                 written = layer_stats(values, pending_layers, layer_count)
                 after = layer_stats(new_weights, pending_layers, layer_count)
-                phase = tf.where(tf.logical_or(_bad(written), _bad(after)), len(PHASES), 0)
+                phase = tf.where(tf.logical_or(_bad(written), _bad(after)), len(NAN_PHASES), 0)
                 return phase, tf.concat([layer_stats(grads, layer_ids, layer_count), after], 1)
 
             function = tf.function(statistics, jit_compile=True, autograph=False, reduce_retracing=True)
@@ -397,7 +396,7 @@ class NonfiniteProbe(Probe):
         def record() -> Any:
             layer_count = len(self._layer_paths)
             after = layer_stats(weights, layer_ids, layer_count)
-            phase = tf.where(self._stopped, -1, tf.where(_bad(after), len(PHASES), 0))
+            phase = tf.where(self._stopped, -1, tf.where(_bad(after), len(NAN_PHASES), 0))
             loss = _loss64(update)
             layers = tf.concat([layer_stats([_values(g) for g in update.grads], update.layer_ids, layer_count), after], 1)
             self._record(update.step, phase, loss, layers=layers, rows=None, weights_kept=False)
@@ -500,12 +499,12 @@ class NonfiniteProbe(Probe):
         applied = bool(meta["applied"])
         action = "recorded" if applied else "stopped" if self._on_nan == "stop" else "skipped"
         layers = self._layer_detail.numpy()
-        rows = self._row_detail.numpy() if phase_code < len(PHASES) else None
-        width = len(STATS)
+        rows = self._row_detail.numpy() if phase_code < len(NAN_PHASES) else None
+        width = len(NAN_STATS)
         document = {
             "step": step,
             "epoch": self._epoch,
-            "phase": PHASES[phase_code - 1] if 1 <= phase_code <= len(PHASES) else "unknown",
+            "phase": NAN_PHASES[phase_code - 1] if 1 <= phase_code <= len(NAN_PHASES) else "unknown",
             "on_nan": self._on_nan,
             "action": action,
             "weights_kept": bool(meta["weights_kept"]),
@@ -573,7 +572,7 @@ class NonfiniteProbe(Probe):
             listed = []
             for step, phase, applied in rows[bad].tolist():
                 code = int(phase)
-                told = PHASES[code - 1] if 1 <= code <= len(PHASES) else "unknown"
+                told = NAN_PHASES[code - 1] if 1 <= code <= len(NAN_PHASES) else "unknown"
                 listed.append({
                     "step": int(step),
                     "phase": self._diagnosed_phases.get(int(step), told),
@@ -666,7 +665,7 @@ def batch_tensors(data: Any) -> list[tuple[str, Any]]:
 
 
 def nonfinite_stats(tensors: list[Any]) -> tf.Tensor:
-    """float32 ``[4]`` (see STATS) of the tensors together; 0s for no tensors."""
+    """float32 ``[4]`` (see NAN_STATS) of the tensors together; 0s for no tensors."""
     rows = []
     for tensor in tensors:
         values = tensor.values if isinstance(tensor, tf.IndexedSlices) else tensor
@@ -681,20 +680,20 @@ def nonfinite_stats(tensors: list[Any]) -> tf.Tensor:
             tf.cast(tf.reduce_max(tf.concat([finite_abs, tf.zeros([1], values.dtype)], 0)), tf.float32),
         ]))
     if not rows:
-        return tf.zeros([len(STATS)])
+        return tf.zeros([len(NAN_STATS)])
     stacked = tf.stack(rows)
     return tf.concat([tf.reduce_sum(stacked[:, :3], 0), tf.reduce_max(stacked[:, 3:], 0)], 0)
 
 
 def layer_stats(tensors: list[Any], layer_ids: list[int], layer_count: int) -> Any:
-    """``[layer_count, 4]``: the STATS of each layer's tensors together (0s for a layer with none).
+    """``[layer_count, 4]``: the NAN_STATS of each layer's tensors together (0s for a layer with none).
 
     The tensors of one dtype are flattened into one vector and counted with segment sums: a few
     ops per tensor instead of a dozen (tracing ~15 ops for each of a 150-layer model's 300+
     gradients and weights took longer than tracing its forward pass).
     """
     if not tensors:
-        return tf.zeros([layer_count, len(STATS)])
+        return tf.zeros([layer_count, len(NAN_STATS)])
     groups: dict[Any, tuple[list[Any], list[int]]] = {}
     for tensor, layer in zip(tensors, layer_ids):
         values = tf.stop_gradient(_values(tensor))
@@ -716,15 +715,8 @@ def layer_stats(tensors: list[Any], layer_ids: list[int], layer_count: int) -> A
     return tf.concat([tf.reduce_sum(stacked[:, :, :3], 0), tf.reduce_max(stacked[:, :, 3:], 0)], 1)
 
 
-# A weight with more values than this (a large embedding table: 200,000 x 64 is 12.8M) is not held
-# back: screening what the optimizer writes into it every step reads the whole table again (Adam
-# writes it densely), 3-6% of such a model's step on CPU. Its writes land at once and its values
-# are screened on sampled steps; an update that makes it non-finite is detected (at the next
-# sampled step, or by the next step's loss when the bad rows are looked up), not held back.
-HELD_WRITE_MAX_ELEMENTS = 1 << 22
-
-
 def _too_large_to_hold(variable: Any) -> bool:
+    """Whether the variable's writes land at once (see ``vocabulary.HELD_WRITE_MAX_ELEMENTS``)."""
     return _elements(variable) > HELD_WRITE_MAX_ELEMENTS
 
 
@@ -746,7 +738,7 @@ def _any_bad(stats: list[Any]) -> Any:
 
 
 def _bad(stats: Any) -> Any:
-    """Whether STATS rows (``[4]`` or ``[n, 4]``) count any NaN or Inf."""
+    """Whether NAN_STATS rows (``[4]`` or ``[n, 4]``) count any NaN or Inf."""
     return tf.reduce_any(stats[..., :3] > 0)
 
 

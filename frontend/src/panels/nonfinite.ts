@@ -19,6 +19,7 @@ import type { BadStep, NonfiniteAction, NonfiniteCounts, NonfiniteData, Nonfinit
 import { formatNumber } from "../charts/format";
 import { formatScale, lossScaleChartOption } from "../charts/loss_scale";
 import { mountChart } from "../charts/mount_chart";
+import { UNHELD_UPDATE_CAUSES } from "../generated/vocabulary";
 import { createElement, createNote, errorMessage } from "../dom";
 import type { Panel, PanelContext, RunSelection } from "./registry";
 
@@ -116,7 +117,7 @@ export function headline(event: NonfiniteEvent): string {
  */
 export function actionSentence(event: NonfiniteEvent, badSteps: readonly BadStep[], badStepCount: number): string {
   const lost =
-    "the weights could not be kept: the update could not be held back (an optimizer with EMA or gradient accumulation, or a weight of over 4M values, which is written at once), so they may hold NaN/Inf.";
+    `the weights could not be kept: the update could not be held back (${UNHELD_UPDATE_CAUSES}), so they may hold NaN/Inf.`;
   switch (event.action) {
     case "stopped": {
       if (!event.weights_kept) return `tb_diag stopped training, but ${lost}`;

@@ -27,6 +27,8 @@ class Diagnostic:
       find: the findings its rules raise on the run.
       panel: the panel's data for ``(run, max_points)``, or ``None`` if nothing was recorded.
       headline: one line about the run, given its summary (``None``: nothing to say).
+      prepare: whether the background warmer prepares its panel's default view as soon as the run
+        changes (a view heavy enough that the first request would wait for it).
     """
 
     name: str
@@ -35,12 +37,14 @@ class Diagnostic:
     find: Callable[[RunData], list[Finding]]
     panel: Callable[[RunData, int], dict | None]
     headline: Callable[[RunData, dict | None], str | None]
+    prepare: bool = False
 
 
 # In this order in the report, the CLI and the Overview.
 DIAGNOSTICS: list[Diagnostic] = [
     Diagnostic(nonfinite.FAMILY.name, "NaN/Inf", nonfinite.summarize, nonfinite.find, nonfinite.panel_payload, nonfinite.headline),
-    Diagnostic(gradients.FAMILY.name, "gradients", gradients.summarize, gradients.find, gradients.panel_payload, gradients.headline),
+    Diagnostic(gradients.FAMILY.name, "gradients", gradients.summarize, gradients.find, gradients.panel_payload, gradients.headline,
+               prepare=True),
     Diagnostic(input.FAMILY.name, "input", input.summarize, input.find, input.panel_payload, input.headline),
     Diagnostic(activations.FAMILY.name, "activations", activations.summarize, activations.find, activations.panel_payload, activations.headline),
     Diagnostic(memory.FAMILY.name, "memory", memory.summarize, memory.find, memory.panel_payload, memory.headline),

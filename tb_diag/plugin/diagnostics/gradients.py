@@ -13,6 +13,7 @@ from tb_diag.plugin.diagnostics import environment
 from tb_diag.plugin.downsample import keep_extremes
 from tb_diag.plugin.findings import Finding
 from tb_diag.plugin.run_data import RunData, derived
+from tb_diag.vocabulary import MATRIX_ENCODING
 
 FAMILY = schema.GRADIENTS
 
@@ -419,8 +420,6 @@ def _panel_payload(run: RunData, max_points: int) -> dict | None:
     }
 
 
-# How the panel's matrices are sent: little-endian float32, layer-major, base64.
-MATRIX_ENCODING = "float32-base64"
 
 
 def float32_base64(matrix: np.ndarray) -> str:

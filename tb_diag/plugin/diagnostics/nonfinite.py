@@ -17,11 +17,13 @@ from tb_diag import schema
 from tb_diag.plugin.downsample import slowest_per_bucket
 from tb_diag.plugin.findings import Finding
 from tb_diag.plugin.run_data import RunData
+from tb_diag.vocabulary import NAN_ACTIONS, NAN_PHASES, NAN_STATS, UNHELD_UPDATE_CAUSES
 
 FAMILY = schema.NONFINITE
-PHASES = ("input", "forward", "loss", "backward", "update")
-ACTIONS = ("stopped", "skipped", "recorded")
-STAT_KEYS = ("nan", "posinf", "neginf", "max_abs")
+# The phases, actions and count names are the training side's too: defined in tb_diag.vocabulary.
+PHASES = NAN_PHASES
+ACTIONS = NAN_ACTIONS
+STAT_KEYS = NAN_STATS
 
 REMEDIES = {
     "input": (
@@ -233,8 +235,8 @@ def find(run: RunData) -> list[Finding]:
         }.get(event["action"], "")
         if event["action"] == "stopped" and not event["weights_kept"]:
             action = (
-                "Training was stopped, but the update could not be held back (an optimizer with EMA or gradient "
-                "accumulation, or a weight of over 4M values, which is written at once): the weights are non-finite."
+                f"Training was stopped, but the update could not be held back ({UNHELD_UPDATE_CAUSES}): the weights "
+                "are non-finite."
             )
         title = {
             "input": f"NaN/Inf in the input batch at step {event['step']}",
