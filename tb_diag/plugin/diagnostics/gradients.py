@@ -420,8 +420,6 @@ def _panel_payload(run: RunData, max_points: int) -> dict | None:
     }
 
 
-
-
 def float32_base64(matrix: np.ndarray) -> str:
     """``matrix`` as base64 of its little-endian float32 values, row-major (see ``MATRIX_ENCODING``)."""
     return base64.b64encode(np.ascontiguousarray(matrix, dtype="<f4").tobytes()).decode("ascii")
