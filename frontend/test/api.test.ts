@@ -49,6 +49,11 @@ describe("decoding non-finite values", () => {
     expect(report.warnings).toEqual(["w"]);
   });
 
+  it("reads a null gradients summary (a run recorded without the gradients probe) as no layers", () => {
+    const report = decodeReport({ run: "r", steps: 3, layers: [], gradients: null, overview: [], findings: [], warnings: [] });
+    expect(report.gradients).toEqual({});
+  });
+
   it("rejects an unknown severity", () => {
     const finding = { id: "f", severity: "fatal", step: 1, layer: "l", title: "t", detail: "d", remedy: "r" };
     expect(() => decodeReport({ run: "r", steps: 1, layers: [], overview: [], findings: [finding], warnings: [] })).toThrow(/severity/);
