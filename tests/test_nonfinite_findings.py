@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tb_diag import schema
 from tb_diag.plugin.diagnostics import nonfinite
 from tb_diag.plugin.run_data import FamilyBlocks, RunData
+from tb_diag.vocabulary import NAN_PHASES
 
 FINITE = {"nan": 0, "posinf": 0, "neginf": 0, "max_abs": 1.5}
 
@@ -80,14 +81,14 @@ def test_update_origin_is_the_first_layer_with_non_finite_new_weights():
 
 def test_each_phase_gets_its_own_remedy_and_the_action_taken():
     remedies = {}
-    for phase in nonfinite.PHASES:
+    for phase in NAN_PHASES:
         calls = [("log", FINITE, bad(nan=1))] if phase == "forward" else []
         layers = [("d", bad(nan=1) if phase == "backward" else FINITE, bad(nan=1) if phase == "update" else FINITE)]
         (finding,) = nonfinite.find(run_with(event(phase, calls=calls, layers=layers)))
         assert finding.id == "nonfinite" and finding.severity == "error" and finding.step == 12
         assert "weights after step 11" in finding.detail
         remedies[phase] = finding.remedy
-    assert len(set(remedies.values())) == len(nonfinite.PHASES)
+    assert len(set(remedies.values())) == len(NAN_PHASES)
     assert "clipnorm" in remedies["update"] and "epsilon" in remedies["forward"] and "from_logits" in remedies["loss"]
 
 

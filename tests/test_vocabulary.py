@@ -43,8 +43,9 @@ def test_both_python_sides_read_the_same_words():
     from tb_diag.plugin.diagnostics import nonfinite as nonfinite_view
     from tb_diag.probes import nonfinite as nonfinite_probe
 
-    assert nonfinite_probe.NAN_PHASES is nonfinite_view.PHASES is vocabulary.NAN_PHASES
-    assert nonfinite_probe.NAN_STATS is nonfinite_view.STAT_KEYS is vocabulary.NAN_STATS
+    assert nonfinite_probe.NAN_PHASES is nonfinite_view.NAN_PHASES is vocabulary.NAN_PHASES
+    assert nonfinite_view.NAN_ACTIONS is vocabulary.NAN_ACTIONS
+    assert nonfinite_probe.NAN_STATS is vocabulary.NAN_STATS
     assert nonfinite_probe.HELD_WRITE_MAX_ELEMENTS == vocabulary.HELD_WRITE_MAX_ELEMENTS
     assert gradients_view.MATRIX_ENCODING is vocabulary.MATRIX_ENCODING
     assert schema.NOT_SAMPLED == vocabulary.NOT_SAMPLED

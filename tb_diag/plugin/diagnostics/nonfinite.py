@@ -17,13 +17,9 @@ from tb_diag import schema
 from tb_diag.plugin.downsample import slowest_per_bucket
 from tb_diag.plugin.findings import Finding
 from tb_diag.plugin.run_data import RunData
-from tb_diag.vocabulary import NAN_ACTIONS, NAN_PHASES, NAN_STATS, UNHELD_UPDATE_CAUSES
+from tb_diag.vocabulary import NAN_ACTIONS, NAN_PHASES, UNHELD_UPDATE_CAUSES
 
 FAMILY = schema.NONFINITE
-# The phases, actions and count names are the training side's too: defined in tb_diag.vocabulary.
-PHASES = NAN_PHASES
-ACTIONS = NAN_ACTIONS
-STAT_KEYS = NAN_STATS
 
 REMEDIES = {
     "input": (
@@ -83,8 +79,8 @@ def bad_steps(run: RunData) -> list[dict]:
             phase, action = entry.get("phase"), entry.get("action")
             by_step[int(entry["step"])] = {
                 "step": int(entry["step"]),
-                "phase": phase if phase in PHASES else "unknown",
-                "action": action if action in ACTIONS else "unknown",
+                "phase": phase if phase in NAN_PHASES else "unknown",
+                "action": action if action in NAN_ACTIONS else "unknown",
             }
     return [by_step[step] for step in sorted(by_step)]
 
@@ -98,9 +94,9 @@ def clean_event(document: Any) -> dict | None:
     return {
         "step": int(document["step"]),
         "epoch": int(document["epoch"]) if _is_int(document.get("epoch")) else None,
-        "phase": phase if phase in PHASES else "unknown",
+        "phase": phase if phase in NAN_PHASES else "unknown",
         "on_nan": str(document.get("on_nan"))[:16],
-        "action": action if action in ACTIONS else "unknown",
+        "action": action if action in NAN_ACTIONS else "unknown",
         "weights_kept": document.get("weights_kept") is True,
         "loss": _float(document.get("loss")),
         "loss_seen": document.get("loss_seen") is not False,
