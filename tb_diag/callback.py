@@ -84,11 +84,15 @@ class DiagnosticsCallback(keras.callbacks.Callback):
       profile_memory_steps: length of each profiler window, in steps.
       on_nan: what a step with a NaN or Inf (in the batch, a layer output, the loss, the gradients
         or the updated weights) does. ``"stop"`` (default): its update is not applied, so the
-        model keeps the weights of the last good step, and ``fit`` stops after the current
-        execution. ``"skip"``: its update is not applied; training goes on with the next batch.
-        ``"record"``: only records where it started; the update is applied as without tb_diag.
-        Either way the step is recorded (where the NaN/Inf started, the counts, what was done)
-        and everything is written out before ``fit`` returns.
+        model keeps the weights and optimizer state of the last good step, and ``fit`` stops
+        after the current execution. ``"skip"``: its update is not applied; training goes on with
+        the next batch. ``"record"``: only records where it started; the update is applied as
+        without tb_diag. Either way the step is recorded (where the NaN/Inf started, the counts,
+        what was done) and everything is written out before ``fit`` returns. Outside XLA and loss
+        scaling, the update runs as without tb_diag and a bad step's copy of the weights is put
+        back after the execution: a callback listed before this one sees the bad weights in
+        ``on_train_batch_end``, and an update that makes weights non-finite from finite gradients
+        is found a step later, with those weights not kept (docs/diagnostics/nonfinite.md).
 
     Example:
 

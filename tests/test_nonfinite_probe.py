@@ -198,10 +198,18 @@ class SpikeAt(keras.optimizers.schedules.LearningRateSchedule):
         return {"iteration": self.iteration}
 
 
-def test_update_origin_when_finite_gradients_would_make_the_weights_non_finite(tmp_path):
+def spiking_model(**compile_options) -> keras.Model:
+    """An MLP whose learning rate spikes to 3e38 at step BAD_STEP: finite gradients, Inf weights."""
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu", name="d1"), keras.layers.Dense(1, name="d2")])
-    model.compile(keras.optimizers.SGD(SpikeAt(BAD_STEP - 1)), "mse")
+    model.compile(keras.optimizers.SGD(SpikeAt(BAD_STEP - 1)), "mse", **compile_options)
+    return model
+
+
+def test_held_updates_keep_the_weights_when_finite_gradients_would_make_them_non_finite(tmp_path):
+    """Under XLA the writes are held until known finite: the update phase is found at its own step
+    and the bad writes never land."""
+    model = spiking_model(jit_compile=True)
     _, recorder, _ = fit(model, features(), np.full((BATCH * STEPS, 1), 10.0, "float32"), tmp_path)
 
     summary, findings = read_summary(tmp_path)
@@ -213,17 +221,33 @@ def test_update_origin_when_finite_gradients_would_make_the_weights_non_finite(t
 
 
 @pytest.mark.parametrize("sample_every", [1, 10])
+def test_restored_updates_find_an_update_that_makes_finite_weights_non_finite_later_and_say_so(tmp_path, sample_every):
+    """What the default ("restored") mode gives up: an update whose gradients are finite runs
+    unscreened, so weights it makes non-finite land. They are found on the next sampled step
+    (sample_every=1: the update's own step) or by the next step, whose forward pass reads them;
+    either way as the update phase at d1, saying the weights were not kept."""
+    model = spiking_model()
+    callback = DiagnosticsCallback(tmp_path, sample_every_steps=sample_every)
+    model.fit(features(), np.full((BATCH * STEPS, 1), 10.0, "float32"), batch_size=BATCH, shuffle=False, verbose=0, callbacks=[callback])
+
+    summary, findings = read_summary(tmp_path)
+    assert summary["phase"] == "update" and summary["layer"] == "d1"
+    assert summary["step"] == (BAD_STEP if sample_every == 1 else BAD_STEP + 1)
+    assert summary["weights_kept"] is False and summary["action"] == "stopped"
+    assert not np.isfinite(model.get_layer("d1").get_weights()[0]).all()
+    assert "learning rate" in findings[0]["remedy"]
+
+
+@pytest.mark.parametrize("sample_every", [1, 10])
 def test_a_weight_too_large_to_hold_is_written_at_once_and_its_bad_update_is_found_later(tmp_path, monkeypatch, sample_every):
-    """Weights above HELD_WRITE_MAX_ELEMENTS (large embedding tables) are not held back: an update
+    """Held mode (XLA): weights above HELD_WRITE_MAX_ELEMENTS (large embedding tables) are not held back: an update
     that makes them non-finite lands. It is found at the next sampled step (every step here with
     sample_every=1), or (sample_every=10: steps 2, 12...) by the next step, whose forward pass reads
     the bad weights: either way as the update phase, at d1, saying the weights were not kept."""
     from tb_diag.probes import nonfinite as nonfinite_probe
 
     monkeypatch.setattr(nonfinite_probe, "HELD_WRITE_MAX_ELEMENTS", 0)
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu", name="d1"), keras.layers.Dense(1, name="d2")])
-    model.compile(keras.optimizers.SGD(SpikeAt(BAD_STEP - 1)), "mse")
+    model = spiking_model(jit_compile=True)
     callback = DiagnosticsCallback(tmp_path, sample_every_steps=sample_every)
     model.fit(features(), np.full((BATCH * STEPS, 1), 10.0, "float32"), batch_size=BATCH, shuffle=False, verbose=0, callbacks=[callback])
 
@@ -236,15 +260,13 @@ def test_a_weight_too_large_to_hold_is_written_at_once_and_its_bad_update_is_fou
 
 
 def test_when_held_and_unheld_weights_go_bad_in_one_update_the_held_ones_are_dropped_and_it_says_not_kept(tmp_path, monkeypatch):
-    """d1's kernel (32 values) is over the bound of 8 and lands at once; d1's bias and d2's
+    """Held mode (XLA): d1's kernel (32 values) is over the bound of 8 and lands at once; d1's bias and d2's
     weights are held, found non-finite and not written: the step's own update phase is recorded,
     and since one write had landed, the event does not claim the weights were kept."""
     from tb_diag.probes import nonfinite as nonfinite_probe
 
     monkeypatch.setattr(nonfinite_probe, "HELD_WRITE_MAX_ELEMENTS", 8)
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu", name="d1"), keras.layers.Dense(1, name="d2")])
-    model.compile(keras.optimizers.SGD(SpikeAt(BAD_STEP - 1)), "mse")
+    model = spiking_model(jit_compile=True)
     _, recorder, _ = fit(model, features(), np.full((BATCH * STEPS, 1), 10.0, "float32"), tmp_path)
 
     summary, _ = read_summary(tmp_path)
@@ -255,13 +277,16 @@ def test_when_held_and_unheld_weights_go_bad_in_one_update_the_held_ones_are_dro
         np.testing.assert_array_equal(model.get_weights()[held], before[held])
 
 
-def test_with_ema_the_update_phase_is_detected_after_the_fact_and_says_weights_were_not_kept(tmp_path):
-    """With use_ema the optimizer's writes cannot be held back: the weights after the update are
-    screened instead, and the event says the bad weights landed (weights_kept false)."""
+@pytest.mark.parametrize("mode", ["xla", "graph"])
+def test_with_ema_the_update_phase_is_detected_after_the_fact_and_says_weights_were_not_kept(tmp_path, mode):
+    """With use_ema the optimizer's writes cannot be held back (held mode, XLA): the weights after
+    the update are screened instead. The default mode screens them on sampled steps (every step
+    here). Either way the event says the bad weights landed (weights_kept false)."""
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu", name="d1"), keras.layers.Dense(1, name="d2")])
-    model.compile(keras.optimizers.SGD(SpikeAt(BAD_STEP - 1), use_ema=True), "mse")
-    fit(model, features(), np.full((BATCH * STEPS, 1), 10.0, "float32"), tmp_path)
+    model.compile(keras.optimizers.SGD(SpikeAt(BAD_STEP - 1), use_ema=True), "mse", **MODES[mode])
+    callback = DiagnosticsCallback(tmp_path, sample_every_steps=1)
+    model.fit(features(), np.full((BATCH * STEPS, 1), 10.0, "float32"), batch_size=BATCH, shuffle=False, verbose=0, callbacks=[callback])
 
     summary, findings = read_summary(tmp_path)
     assert summary["phase"] == "update" and summary["step"] == BAD_STEP and summary["layer"] == "d1"
@@ -287,6 +312,68 @@ def test_skip_drops_each_bad_update_counts_them_and_keeps_training(tmp_path):
     assert [(s["step"], s["phase"], s["action"]) for s in steps] == [(BAD_STEP, "forward", "skipped"), (BAD_STEP + 2, "forward", "skipped")]
     assert "2 step(s) skipped" in findings[0]["detail"]
     assert len(ours) == 1 and "training continues (on_nan='skip')" in ours[0]
+
+
+@pytest.mark.parametrize("mode", ["graph", "xla", "spe3", "eager"])
+def test_skip_leaves_weights_and_optimizer_state_as_training_without_the_bad_batches(tmp_path, mode):
+    """Whether the update is held (XLA, several steps per execution) or run and then restored from
+    the bad step's copy (the default elsewhere), a skipped step leaves no trace: the weights and
+    every optimizer variable (Adam's moments, its iteration count) are bit-identical to plain Keras
+    trained on the same data without the bad batches."""
+    bad_steps = (BAD_STEP, BAD_STEP + 2)
+    x, y = features(), np.ones((BATCH * STEPS, 1), "float32")
+    for step in bad_steps:
+        x[rows_of_step(step).start, 0] = -1.0
+    good = np.concatenate([np.arange(BATCH * STEPS)[rows_of_step(s)] for s in range(1, STEPS + 1) if s not in bad_steps])
+
+    def adam_model():
+        model = log_model(**MODES[mode])
+        model.compile(keras.optimizers.Adam(1e-2), "mse", **MODES[mode])
+        return model
+
+    plain = adam_model()
+    plain.fit(x[good], y[good], batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+    observed = adam_model()
+    fit(observed, x, y, tmp_path, on_nan="skip")
+
+    for a, b in zip(plain.get_weights(), observed.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert len(plain.optimizer.variables) == len(observed.optimizer.variables) > 2
+    for a, b in zip(plain.optimizer.variables, observed.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+def test_the_update_mode_is_restored_where_a_copy_can_be_kept_and_held_elsewhere():
+    from tb_diag.probes.nonfinite import update_mode
+
+    model = log_model()
+    assert update_mode(1, model, "stop") == update_mode(1, model, "record") == update_mode(1, model, "skip") == "restored"
+    assert update_mode(2, model, "stop") == "watched"
+    assert update_mode(1, log_model(jit_compile=True), "stop") == "held"
+    several = log_model(steps_per_execution=3)
+    assert update_mode(1, several, "stop") == "restored" and update_mode(1, several, "skip") == "held"
+    model.compile(keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.01)), "mse")
+    assert update_mode(1, model, "stop") == "held"
+
+
+def test_a_restored_stop_leaves_out_weights_too_large_to_copy_and_says_the_weights_were_not_kept(tmp_path, monkeypatch):
+    """The copy leaves out variables over HELD_WRITE_MAX_ELEMENTS (here: dense_a's 32-value kernel
+    and its two Adam moments), so their bad writes stay; the smaller ones are put back."""
+    from tb_diag.probes import nonfinite as nonfinite_probe
+
+    monkeypatch.setattr(nonfinite_probe, "HELD_WRITE_MAX_ELEMENTS", 8)
+    x = features()
+    x[rows_of_step(BAD_STEP).start, 0] = -1.0
+    model = log_model()
+    _, recorder, _ = fit(model, x, np.ones((len(x), 1), "float32"), tmp_path)
+
+    summary, _ = read_summary(tmp_path)
+    assert summary["phase"] == "forward" and summary["step"] == BAD_STEP and summary["weights_kept"] is False
+    before = recorder.after_batch[BAD_STEP - 1]
+    assert not np.isfinite(model.get_weights()[0]).all(), "dense_a's kernel was not copied"
+    for small in (1, 2, 3):  # dense_a's bias, head's kernel and bias: as after the step before
+        np.testing.assert_array_equal(model.get_weights()[small], before[small])
+    assert int(model.optimizer.iterations.numpy()) == BAD_STEP - 1
 
 
 def test_record_changes_nothing_about_training(tmp_path):

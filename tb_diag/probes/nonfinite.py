@@ -4,11 +4,14 @@ Every step pays for one cheap screen: the sum of the gradients' values and the l
 pass over each gradient; large gradients share the gradients probe's pass: see ``_gradient_screen``).
 A NaN or Inf anywhere in the batch or the forward pass that can change the update reaches one of
 them. Only when the screen fails does the step (in the other branch of a ``tf.cond``) take exact
-per-tensor counts over the batch and every gradient, tell the input, loss and backward phases
-apart, and decide whether the update runs at all. The optimizer's writes to the model's weights
-are held back until the written values are known to be finite, so an update that would make them
-non-finite never lands (except in weights of over ``HELD_WRITE_MAX_ELEMENTS`` values, whose writes
-land at once and are screened on sampled steps).
+per-tensor counts over the batch and every gradient and tell the input, loss and backward phases
+apart. How the bad update is kept out of the weights depends on the fit (``update_mode``):
+"restored" (the default) lets the update run and puts back a copy the bad step took of the
+weights and optimizer state (``WeightSnapshot``), after the execution; "held" (XLA, loss scaling)
+holds the optimizer's writes back until the written values are known to be finite, so an update
+that would make them non-finite never lands (except in weights of over ``HELD_WRITE_MAX_ELEMENTS``
+values, whose writes land at once and are screened on sampled steps); "watched" (several
+replicas) only checks after the fact.
 
 Which layer of the forward pass went non-finite first is found on the host, after the execution,
 and only for a bad step: the rare branch keeps that step's model input (under XLA, which cannot
@@ -32,7 +35,7 @@ from tb_diag.core.ring_buffer import RingBuffer
 from tb_diag.core.segments import concat_with_segments
 from tb_diag.core.update_companions import UpdateCompanions
 from tb_diag.core.writer import SummaryWriter
-from tb_diag.plugin.diagnostics.nonfinite import describe_event
+from tb_diag.nonfinite_origin import describe_event
 from tb_diag.probes.base import ApplyStep, LayerCall, Probe, ProbeSetup
 from tb_diag.probes.gradients import half_squared_norm
 from tb_diag.vocabulary import HELD_WRITE_MAX_ELEMENTS, NAN_PHASES, NAN_STATS
@@ -59,8 +62,9 @@ class NonfiniteProbe(Probe):
     business: a loss-scale skip is recorded as such, not as an event), ``update`` (weights the update
     would make non-finite). What the step does then depends on ``on_nan``:
 
-    * ``"stop"``: the update is not applied, the model keeps the weights of the last good step, and
-      ``fit`` stops after the current execution (later steps of it change nothing).
+    * ``"stop"``: the update is not applied (or, in the "restored" mode, undone after the
+      execution), the model keeps the weights of the last good step, and ``fit`` stops after the
+      current execution (later steps of it change nothing).
     * ``"skip"``: the update is not applied and training continues with the next batch.
     * ``"record"``: only records; the update is applied as it would be without tb_diag.
 
@@ -81,17 +85,18 @@ class NonfiniteProbe(Probe):
 
     def start(self, setup: ProbeSetup) -> None:
         self._on_nan = setup.on_nan
-        # With several replicas the update happens in a cross-replica merge: it is watched, not held.
-        self._hold_updates = setup.replicas == 1
-        self._replica_healthy: Any = None
-        if not self._hold_updates and setup.on_nan == "skip":
+        self._optimizer = setup.model.optimizer
+        self._loss_scaled = isinstance(self._optimizer, keras.optimizers.LossScaleOptimizer)
+        self._update_mode = update_mode(setup.replicas, setup.model, setup.on_nan)
+        # "restored" mode: the copy a bad step makes of the weights and optimizer state (none under
+        # "record", which changes nothing).
+        self._snapshot: WeightSnapshot | None = None
+        if self._update_mode == "watched" and setup.on_nan == "skip":
             setup.warn(
                 f"{self.name}_skip",
                 "on_nan='skip' cannot drop an update with several replicas: bad steps are recorded and training continues",
             )
         self._layer_paths = list(setup.layers.paths)
-        self._optimizer = setup.model.optimizer
-        self._loss_scaled = isinstance(self._optimizer, keras.optimizers.LossScaleOptimizer)
         self._batch: list[tuple[str, Any]] | None = None
         self._model = setup.model
         # Input rows in the order traces first saw them (the same in every trace).
@@ -121,6 +126,12 @@ class NonfiniteProbe(Probe):
             )
             # The model input of the captured bad step, for the forward pass on the host.
             self._kept_input = KeptInput.for_iterator(setup.input_iterator) if setup.replicas == 1 else None
+            if self._update_mode == "restored" and setup.on_nan != "record":
+                # Now, in the first trace (tf.function creates variables in no other): the
+                # optimizer's variables must exist, so it is built here as its apply would.
+                if not self._optimizer.built:
+                    self._optimizer.build(setup.model.trainable_variables)
+                self._snapshot = WeightSnapshot([*setup.model.trainable_variables, *self._optimizer.variables])
         # Outside XLA the rare branch keeps the model input itself; an XLA-compiled step cannot
         # change a variable's shape, so there the outer train loop keeps it (one check per step).
         self._keep_in_step = not setup.model.jit_compile
@@ -141,6 +152,9 @@ class NonfiniteProbe(Probe):
         for flag in (self._stopped, self._captured):
             flag.assign(False)
         self._bad_count.assign(0)
+        if self._snapshot is not None:
+            # A copy an earlier fit left (its probe failed before putting it back) is stale.
+            self._snapshot.discard()
 
     # While the step is traced ---------------------------------------------------------------------
 
@@ -151,7 +165,7 @@ class NonfiniteProbe(Probe):
     def before_apply(self, update: ApplyStep) -> Any:
         """With several replicas only (``guard_apply`` otherwise): the screen and, on a bad step,
         the diagnosis, before the update that cannot be held back."""
-        if self._hold_updates:
+        if self._update_mode != "watched":
             return None
         batch, self._batch = self._batch, None
         if batch is None:
@@ -178,6 +192,9 @@ class NonfiniteProbe(Probe):
             # Build it here, as its apply would, so its variables are not created inside a branch.
             with tf.init_scope():
                 self._optimizer.build(self._model.trainable_variables)
+        if self._update_mode == "restored":
+            self._restorable_update(update, batch, apply_update)
+            return
         # A NaN/Inf anywhere in the batch or the forward pass that can change this update reaches
         # the loss or a gradient (NaN * 0 is NaN): screening those two is enough to know *that*
         # the step went bad, and far cheaper than a pass over every layer output. *Where* is found
@@ -217,7 +234,37 @@ class NonfiniteProbe(Probe):
             )
         companions.resolve(outputs[1:])
 
-    def _diagnose(self, update: ApplyStep, batch: list) -> Any:
+    def _restorable_update(self, update: ApplyStep, batch: list, apply_update: Any) -> None:
+        """The "restored" mode: the update runs as without tb_diag, after the same screen; a bad
+        step first copies the weights and the optimizer's state (``WeightSnapshot``), which the
+        host puts back after the execution (``stop_reason``), under ``"stop"`` and ``"skip"``.
+
+        Nothing waits for the screen but the rare branch (and the writes to what it reads), and
+        no write is held: on DenseNet121 holding the writes cost 1.04x plain's step, against 1.026x
+        for the update run plainly after the screen (docs/benchmark.md). What it gives up: an update
+        that makes the weights non-finite from finite gradients is found on a sampled step or by
+        the next step, and those weights are not kept.
+        """
+        snapshot = self._snapshot
+        terms = [_gradient_screen(update.grads)] + ([_screen(update.loss)] if update.loss is not None else [])
+        healthy = tf.math.is_finite(tf.add_n(terms))
+
+        def diagnose() -> Any:
+            kept = snapshot is not None and snapshot.complete
+            phase = self._diagnose(update, batch, weights_kept=kept if snapshot is not None else False)
+            if snapshot is not None:
+                # Only the first bad step of an execution: the host restores after each execution.
+                first = tf.logical_and(phase > 0, tf.logical_not(snapshot.pending))
+                tf.cond(first, lambda: _ran(snapshot.keep), lambda: tf.constant(0))
+            return phase
+
+        phase = tf.cond(healthy, lambda: tf.constant(0), diagnose)
+        apply_update()
+        if update.sampled:
+            # A clean step whose update made a weight non-finite (found on sampled steps only).
+            self._check_weights_after(update, only_if=tf.equal(phase, 0))
+
+    def _diagnose(self, update: ApplyStep, batch: list, weights_kept: bool | None = None) -> Any:
         """The rare branch: exact counts per tensor, the phase (0: a false alarm, -1: stopped
         earlier), and the record. Returns the phase code.
 
@@ -237,7 +284,7 @@ class NonfiniteProbe(Probe):
             phase = tf.where(tf.equal(phase, NAN_PHASES.index("backward") + 1), 0, phase)
         phase = tf.where(self._stopped, -1, phase)
         loss = _loss64(update)
-        self._record(update.step, phase, loss, layers=layers, rows=rows)
+        self._record(update.step, phase, loss, layers=layers, rows=rows, weights_kept=weights_kept)
         return phase
 
     def _statistics(self, update: ApplyStep, batch: list) -> tuple[Any, Any, Any]:
@@ -409,7 +456,8 @@ class NonfiniteProbe(Probe):
         """Records a bad step (``phase > 0``; otherwise nothing changes), in the detail if it is the
         first since the last flush; under ``"stop"`` marks training stopped. Writes, no branches."""
         bad = phase > 0
-        applied = self._on_nan == "record" or not self._hold_updates
+        # A restored update is undone on the host: not applied, as a held one.
+        applied = self._on_nan == "record" or self._update_mode == "watched"
         kept = (not applied) if weights_kept is None else weights_kept
         self._bad_count.assign_add(tf.cast(bad, tf.int64))
         step64, phase64 = tf.cast(step, tf.float64), tf.cast(phase, tf.float64)
@@ -467,6 +515,9 @@ class NonfiniteProbe(Probe):
             return None
         first_report = self._reported_bad_steps == 0
         self._reported_bad_steps = bad_steps
+        if self._snapshot is not None:
+            # Before the forward pass runs again: it sees the bad step's own weights.
+            self._snapshot.restore()
         self._diagnose_captured()
         if stopped and not self._stop_reported:
             self._stop_reported = True
@@ -557,6 +608,8 @@ class NonfiniteProbe(Probe):
         ]
 
     def flush(self, writer: SummaryWriter, first_step: int, last_step: int) -> None:
+        if self._snapshot is not None:
+            self._snapshot.restore()  # normally done already, in stop_reason
         self._diagnose_captured()
         if self._event is not None:
             writer.write_document(schema.NONFINITE, self._event["step"], self._event)
@@ -628,6 +681,75 @@ class KeptInput:
         if int(self._step.numpy()) != step:
             return None
         return tf.nest.pack_sequence_as(self._structure, [tf.convert_to_tensor(v.numpy()) for v in self._values])
+
+
+def update_mode(replicas: int, model: Any, on_nan: str) -> str:
+    """How the probe keeps a bad step's update out of the weights.
+
+    * ``"restored"`` (the default where it can be): the update runs as without tb_diag; a bad step
+      copies the weights and optimizer state first, and the host puts them back after the execution.
+    * ``"held"``: the optimizer's writes wait until their values are known to be finite. For an
+      XLA-compiled step (which cannot write a variable of unknown shape, so cannot keep the copy),
+      a ``LossScaleOptimizer`` (which skips overflowing updates in its own branch), and ``"skip"``
+      with several steps per execution (the later steps would train on the bad weights).
+    * ``"watched"``: several replicas; the update happens in a cross-replica merge and is only
+      checked after the fact.
+    """
+    if replicas > 1:
+        return "watched"
+    if model.jit_compile or isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer):
+        return "held"
+    if on_nan == "skip" and int(getattr(model, "steps_per_execution", 1) or 1) > 1:
+        return "held"
+    return "restored"
+
+
+class WeightSnapshot:
+    """A copy of variables taken in the train step only when a step goes bad, put back on the host.
+
+    One shapeless variable per dtype holds the variables' values flattened end to end: it costs no
+    memory until a copy is taken, and the copy is one concatenation in the rare branch. Variables
+    of over ``HELD_WRITE_MAX_ELEMENTS`` values (large embedding tables) are left out, as their
+    writes are not held in the "held" mode either (``complete`` is then false).
+    """
+
+    def __init__(self, variables: list[Any]):
+        kept: dict[int, Any] = {}
+        for variable in variables:
+            kept.setdefault(id(_tf_variable(variable)), _tf_variable(variable))
+        chosen = [v for v in kept.values() if not _too_large_to_hold(v)]
+        self.complete = len(chosen) == len(kept)
+        self._groups: list[tuple[Any, list[Any]]] = []
+        for dtype in dict.fromkeys(v.dtype for v in chosen):
+            members = [v for v in chosen if v.dtype == dtype]
+            buffer = tf.Variable(tf.zeros([0], dtype), shape=tf.TensorShape(None), trainable=False, name="tb_diag_weight_snapshot")
+            self._groups.append((buffer, members))
+        self.pending = tf.Variable(False, trainable=False, name="tb_diag_weight_snapshot_pending")
+
+    def keep(self) -> None:
+        """In the train step: copies every variable's current value."""
+        for buffer, members in self._groups:
+            buffer.assign(tf.concat([tf.reshape(tf.convert_to_tensor(v), [-1]) for v in members], 0))
+        self.pending.assign(True)
+
+    def restore(self) -> bool:
+        """On the host: puts a pending copy back into the variables and frees it; whether there was one."""
+        if not bool(self.pending.numpy()):
+            return False
+        for buffer, members in self._groups:
+            flat, offset = buffer.numpy(), 0
+            for variable in members:
+                size = variable.shape.num_elements()
+                variable.assign(flat[offset:offset + size].reshape(variable.shape))
+                offset += size
+        self.discard()
+        return True
+
+    def discard(self) -> None:
+        """On the host: frees the copy without putting it back."""
+        for buffer, _ in self._groups:
+            buffer.assign(tf.zeros([0], buffer.dtype))
+        self.pending.assign(False)
 
 
 def _model_input(data: Any) -> list[Any]:
