@@ -57,3 +57,17 @@ def test_the_vocabulary_imports_neither_tensorflow_nor_numpy():
     code = "import sys, tb_diag.vocabulary; print(sorted({'tensorflow', 'numpy', 'keras'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.subprocess
+def test_the_nan_origin_reader_both_sides_share_imports_no_tensorflow():
+    code = "import sys, tb_diag.nonfinite_origin; print(sorted({'tensorflow', 'numpy', 'keras'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.subprocess
+def test_the_training_side_never_imports_the_viewer():
+    code = "import sys, tb_diag.callback; print(sorted(m for m in sys.modules if m.startswith('tb_diag.plugin')))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert result.stdout.strip() == "[]"
