@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 
-import { decodeActivations } from "../src/api";
+import { decodeActivations } from "../src/panels/activations/data";
 import { distributionBands, distributionChartOption, sparklinePoints } from "../src/charts/distribution";
-import { defaultCall, percent } from "../src/panels/activations";
+import { defaultCall, percent } from "../src/panels/activations/panel";
 
 const quantiles = [0, 0.0668, 0.1587, 0.3085, 0.5, 0.6915, 0.8413, 0.9332, 1];
 

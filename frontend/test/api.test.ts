@@ -1,14 +1,9 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 
-import {
-  ApiError,
-  DiagnosticsApi,
-  LayerStepMatrix,
-  decodeGradients,
-  decodeNumber,
-  decodeReport,
-  decodeRuns,
-} from "../src/api";
+import { ApiError, decodeNumber } from "../src/decode";
+import { DiagnosticsApi, decodeReport, decodeRuns } from "../src/api";
+import { LayerStepMatrix } from "../src/layer_step_matrix";
+import { decodeGradients, fetchGradients } from "../src/panels/gradients/data";
 import { MATRIX_ENCODING } from "../src/generated/vocabulary";
 
 describe("decoding non-finite values", () => {
@@ -187,7 +182,7 @@ describe("DiagnosticsApi", () => {
     const fetchMock = vi.fn(async () => new Response(JSON.stringify(binaryBody()), { status: 200 }));
     vi.stubGlobal("fetch", fetchMock);
     const api = new DiagnosticsApi(new URL("http://host/prefix/data/plugin/tb_diag/"));
-    await api.gradients("a b/&c");
+    await fetchGradients(api, "a b/&c");
     const url = String((fetchMock.mock.calls[0] as unknown[])[0]);
     expect(url).toBe("http://host/prefix/data/plugin/tb_diag/gradients?run=a+b%2F%26c");
   });

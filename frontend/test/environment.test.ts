@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
-import { decodeEnvironment } from "../src/api";
-import { differingFields, environmentDifferences, fieldOrder } from "../src/panels/environment";
+import { decodeEnvironment } from "../src/panels/environment/data";
+import { differingFields, environmentDifferences, fieldOrder } from "../src/panels/environment/panel";
 
 const card = (run: string, optimizer: string, extra: Array<{ field: string; value: string }> = []) =>
   decodeEnvironment({ run, fields: [{ field: "keras", value: '"3.15.1"' }, { field: "optimizer", value: optimizer }, ...extra], model_layers: [], warnings: [] });

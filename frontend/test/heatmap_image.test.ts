@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import type { LayerStepMatrix } from "../src/api";
+import type { LayerStepMatrix } from "../src/layer_step_matrix";
 import { matrixFromRows } from "./matrix";
 import { cellAtPixel, colourKeys, rasterizeHeatmap, type HeatmapGeometry } from "../src/charts/heatmap_image";
 import { LOG_SCALE_COLOURS, SPECIAL_CELLS, createLogColourScale } from "../src/charts/log_colour_scale";

@@ -1,4 +1,4 @@
-import { LayerStepMatrix } from "../src/api";
+import { LayerStepMatrix } from "../src/layer_step_matrix";
 
 /**
  * The matrix of `rows` (one per layer, all of the same length); `null` entries are missing.

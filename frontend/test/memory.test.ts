@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { decodeMemory } from "../src/api";
+import { decodeMemory } from "../src/panels/memory/data";
 import { bytesChartOption, formatBytes, seriesPerFit } from "../src/charts/memory";
 
 const body = {

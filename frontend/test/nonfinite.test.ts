@@ -1,7 +1,9 @@
 // @vitest-environment happy-dom
 import { beforeEach, describe, expect, it } from "vitest";
 
-import { ApiError, decodeNonfinite, type DiagnosticsApi, type NonfiniteData, type RunInfo } from "../src/api";
+import { ApiError } from "../src/decode";
+import { decodeNonfinite, type NonfiniteData } from "../src/panels/nonfinite/data";
+import type { RunInfo } from "../src/api";
 import { formatScale, lossScaleChartOption, lossScaleSeries } from "../src/charts/loss_scale";
 import {
   actionSentence,
@@ -11,8 +13,9 @@ import {
   nonfinitePanel,
   renderNonfiniteRun,
   type PathChip,
-} from "../src/panels/nonfinite";
+} from "../src/panels/nonfinite/panel";
 import { PANELS, runsForPanel } from "../src/panels/registry";
+import { fakeRoutesApi } from "./fake_api";
 
 const HOSTILE = "<img src=x onerror=alert(1)>";
 const FINITE = { nan: 0, posinf: 0, neginf: 0, max_abs: 1.9 };
@@ -305,12 +308,12 @@ describe("panel", () => {
 
   it("renders one block per run and the server's message for a run that failed", async () => {
     const responses: Record<string, NonfiniteData> = { a: decodeNonfinite({ ...body(forwardEvent()), run: "a" }) };
-    const api = {
+    const api = fakeRoutesApi({
       async nonfinite(name: string) {
         if (responses[name]) return responses[name];
         throw new ApiError(`run '${name}' has no nonfinite data`, 404);
       },
-    } as unknown as DiagnosticsApi;
+    });
     const container = document.createElement("div");
     await nonfinitePanel.render(container, [run("a", ["nonfinite"]), run("b", ["nonfinite"])], { api, signal: new AbortController().signal });
     expect([...container.querySelectorAll('[data-testid="nonfinite-run"]')].map((b) => b.getAttribute("data-run"))).toEqual(["a"]);

@@ -1,24 +1,19 @@
 // @vitest-environment happy-dom
 import { beforeEach, describe, expect, it, vi } from "vitest";
 
-import {
-  ApiError,
-  decodeEnvironment,
-  decodeReport,
-  type ActivationsData,
-  type DiagnosticsApi,
-  type EnvironmentData,
-  type Finding,
-  type GradientsData,
-  type RunInfo,
-  type RunReport,
-} from "../src/api";
-import { comparisonRows, nonfiniteNormSteps } from "../src/comparison";
+import { ApiError } from "../src/decode";
+import { decodeEnvironment, type EnvironmentData } from "../src/panels/environment/data";
+import { decodeReport, type DiagnosticsApi, type Finding, type RunInfo, type RunReport } from "../src/api";
+import type { ActivationsData } from "../src/panels/activations/data";
+import type { GradientsData } from "../src/panels/gradients/data";
+import { comparisonRows } from "../src/comparison";
 import { findingWhere } from "../src/findings";
 import { FOCUS_EVENT, requestFocus, type FocusRequest } from "../src/focus";
 import { renderOverview, type LoadedRun } from "../src/overview";
-import { activationsPanel, callForLayer } from "../src/panels/activations";
-import { gradientsPanel } from "../src/panels/gradients";
+import { activationsPanel, callForLayer } from "../src/panels/activations/panel";
+import { gradientsPanel, nonfiniteNormSteps } from "../src/panels/gradients/panel";
+import { PANELS } from "../src/panels/registry";
+import { fakeRoutesApi, type FakeRoutes } from "./fake_api";
 import { matrixFromRows } from "./matrix";
 
 /** ECharts cannot paint in happy-dom: charts are stand-ins that record their options. */
@@ -76,6 +71,14 @@ function fakeApi(
   activations: Record<string, ActivationsData> = {},
   environments: Record<string, EnvironmentData> = {},
 ): DiagnosticsApi {
+  return fakeRoutesApi(fakeRoutes(runs, activations, environments));
+}
+
+function fakeRoutes(
+  runs: Record<string, GradientsData> = {},
+  activations: Record<string, ActivationsData> = {},
+  environments: Record<string, EnvironmentData> = {},
+): FakeRoutes {
   return {
     async environment(run: string) {
       if (environments[run]) return environments[run];
@@ -88,7 +91,7 @@ function fakeApi(
     async activations(run: string) {
       return activations[run];
     },
-  } as unknown as DiagnosticsApi;
+  };
 }
 
 async function settle(): Promise<void> {
@@ -301,6 +304,20 @@ describe("comparison", () => {
     expect(nonfiniteNormSteps(gradients("a", [1, null, Number.NEGATIVE_INFINITY]))).toEqual([3]);
   });
 
+  it("gives every panel that compares runs its own section, in registry order, and names no diagnostic itself", async () => {
+    const container = overview(
+      [
+        { info: info("a"), report: report("a", []) },
+        { info: info("b"), report: report("b", []) },
+      ],
+      fakeApi({ a: gradients("a", [1]), b: gradients("b", [2]) }),
+    );
+    await settle();
+    const sections = [...container.querySelectorAll<HTMLElement>(".tbd-comparison-section")].map((element) => element.dataset.testid);
+    expect(sections).toEqual(PANELS.filter((panel) => panel.compare !== undefined).map((panel) => `comparison-${panel.id}`));
+    expect(sections).toEqual(["comparison-gradients", "comparison-environment"]);
+  });
+
   it("is not shown for a single run", async () => {
     const container = overview([{ info: info("a"), report: report("a", [finding("slow", "info")]) }], fakeApi({ a: gradients("a", [1]) }));
     await settle();
@@ -357,9 +374,9 @@ describe("comparison: environment differences", () => {
     expect(envCells(rows[1])).toEqual([["a", "1"], ["b", "—"]]);
     expect(block.textContent).toContain("2 of 3 environment field(s) differ between the runs");
     expect(block.querySelector('[data-testid="comparison-env-same"]')).toBeNull();
-    // Placed before the gradient-norm overlay, whichever loads first.
+    // In the registry's order (after the gradient-norm overlay), whichever loads first.
     const headings = [...container.querySelectorAll('[data-testid="comparison"] h3')].map((h) => h.textContent);
-    expect(headings.indexOf("Environment differences")).toBeLessThan(headings.indexOf("Global gradient norm per run"));
+    expect(headings.indexOf("Environment differences")).toBeGreaterThan(headings.indexOf("Global gradient norm per run"));
     const link = block.querySelector('[data-testid="comparison-env-link"]') as HTMLButtonElement;
     expect(link.textContent).toBe("open Environment panel");
     link.click();
@@ -427,11 +444,11 @@ describe("comparison: environment differences", () => {
   });
 
   it("has nothing to compare with fewer than two cards, and shows other errors", async () => {
-    const api = fakeApi({}, {}, { a: envCard("a", "SGD") });
-    const failing = { ...api, environment: async (run: string) => {
+    const routes = fakeRoutes({}, {}, { a: envCard("a", "SGD") });
+    const failing = fakeRoutesApi({ ...routes, environment: async (run: string) => {
       if (run === "b") throw new ApiError("boom", 500);
-      return api.environment(run);
-    } } as unknown as DiagnosticsApi;
+      return routes.environment(run);
+    } });
     const container = overview(
       [
         { info: info("a", ENV_FAMILIES), report: report("a", []) },

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import type { GradientsData } from "../src/api";
+import type { GradientsData } from "../src/panels/gradients/data";
 import {
   buildGlobalNormSeries,
   buildLayerSeries,

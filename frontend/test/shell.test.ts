@@ -1,7 +1,10 @@
 // @vitest-environment happy-dom
 import { beforeEach, describe, expect, it } from "vitest";
 
-import { ApiError, type DiagnosticsApi, type GradientsData, type RunInfo, type RunReport } from "../src/api";
+import { ApiError } from "../src/decode";
+import type { DiagnosticsApi, RunInfo, RunReport } from "../src/api";
+import type { GradientsData } from "../src/panels/gradients/data";
+import { fakeRoutesApi } from "./fake_api";
 import { NO_DATA_MESSAGE, renderShell } from "../src/shell";
 
 const HOSTILE = "<img src=x onerror=alert(1)>";
@@ -9,7 +12,13 @@ const HOSTILE = "<img src=x onerror=alert(1)>";
 /** A stand-in for the routes: answers from tables, fails with the server's message otherwise. */
 function fakeApi(runs: RunInfo[] | Error, reports: Record<string, RunReport> = {}): DiagnosticsApi & { calls: string[] } {
   const calls: string[] = [];
-  return {
+  const routes = {
+    async gradients(run: string): Promise<GradientsData> {
+      calls.push(`gradients ${run}`);
+      throw new ApiError(`Gradients of ${run} cannot be read.`, 400);
+    },
+  };
+  return fakeRoutesApi(routes, {
     calls,
     async runs() {
       if (runs instanceof Error) throw runs;
@@ -20,11 +29,7 @@ function fakeApi(runs: RunInfo[] | Error, reports: Record<string, RunReport> = {
       if (reports[run]) return reports[run];
       throw new ApiError(`No report for ${run}`, 400);
     },
-    async gradients(run: string): Promise<GradientsData> {
-      calls.push(`gradients ${run}`);
-      throw new ApiError(`Gradients of ${run} cannot be read.`, 400);
-    },
-  } as unknown as DiagnosticsApi & { calls: string[] };
+  });
 }
 
 function runInfo(run: string): RunInfo {

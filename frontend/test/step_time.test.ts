@@ -1,7 +1,15 @@
 import { describe, expect, it } from "vitest";
 
-import { decodeInput, type InputData } from "../src/api";
-import { formatMs, niceCeiling, stepTimeAxisMax, stepTimeChartOption, stepTimeHistogramOption, stepTimeSeries, verdictSentence } from "../src/charts/step_time";
+import { decodeInput, type InputData } from "../src/panels/input/data";
+import {
+  formatMs,
+  niceCeiling,
+  stepTimeAxisMax,
+  stepTimeChartOption,
+  stepTimeHistogramOption,
+  stepTimeSeries,
+  verdictSentence,
+} from "../src/charts/step_time";
 
 const judgement = { wait_fraction: 0.5, verdict: "highly", step_p50_s: 0.02, step_p95_s: 0.03, wait_p50_s: 0.01, steps: 3 };
 

@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 
 import type { DiagnosticsApi, Finding, RunInfo, RunReport } from "../src/api";
 import { renderOverview } from "../src/overview";
-import { renderLayerList } from "../src/panels/gradients";
+import { renderLayerList } from "../src/panels/gradients/panel";
 
 const HOSTILE = "<img src=x onerror=alert(1)>";
 

@@ -65,20 +65,14 @@ STATUS_ORDER = {"error": 0, "warning": 1, "info": 2, "ok": 3}
 
 
 def report_document(runs: list[RunData]) -> dict[str, Any]:
-    """The whole report: ``{"schema": 1, "runs": [...], "environment_mismatches": {field: {run:
-    value}}, "not_reproducible": {run: why}}``. ``not_reproducible`` is filled only when several
-    runs have an environment card: that is when chance can pass for a difference between them."""
-    from tb_diag.plugin.diagnostics import environment
-
-    cards = {run.run: environment.card(run) for run in runs}
-    compared = [run for run, card in cards.items() if card is not None]
-    reasons = {run: environment.not_reproducible(cards[run]) for run in compared} if len(compared) >= 2 else {}
-    return {
-        "schema": REPORT_SCHEMA,
-        "runs": [run_report(run) for run in runs],
-        "environment_mismatches": environment.mismatches(cards),
-        "not_reproducible": {run: why for run, why in reasons.items() if why},
-    }
+    """The whole report: ``{"schema": 1, "runs": [...]}`` plus the keys each diagnostic that compares
+    runs adds (``Diagnostic.compare``: the environment's ``environment_mismatches`` and
+    ``not_reproducible``)."""
+    document: dict[str, Any] = {"schema": REPORT_SCHEMA, "runs": [run_report(run) for run in runs]}
+    for diagnostic in DIAGNOSTICS:
+        if diagnostic.compare is not None:
+            document.update(diagnostic.compare(runs))
+    return document
 
 
 def json_safe(value: Any) -> Any:

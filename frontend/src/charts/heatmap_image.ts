@@ -6,7 +6,7 @@
  * few large cells stay sharp blocks.
  */
 
-import type { LayerStepMatrix } from "../api";
+import type { LayerStepMatrix } from "../layer_step_matrix";
 import { LOG_SCALE_COLOURS, SPECIAL_CELLS, classifyNorm, type LogColourScale } from "./log_colour_scale";
 
 // Colour keys, ordered by how telling a cell is: where cells share a pixel, the largest key wins.

@@ -14,7 +14,7 @@
 
 import type { CustomSeriesRenderItemAPI, CustomSeriesRenderItemParams, CustomSeriesRenderItemReturn } from "echarts";
 
-import type { LayerStepMatrix } from "../api";
+import type { LayerStepMatrix } from "../layer_step_matrix";
 import { formatNumber, formatPowerOfTen } from "./format";
 import { cellAtPixel, colourKeys, rasterizeHeatmap, type HeatmapGeometry } from "./heatmap_image";
 import { LOG_SCALE_COLOURS, createLogColourScale, type LogColourScale } from "./log_colour_scale";

@@ -6,7 +6,7 @@
 
 import type { EChartsCoreOption } from "echarts/core";
 
-import type { LossScaleData } from "../api";
+import type { LossScaleData } from "../panels/nonfinite/data";
 import { formatNumber } from "./format";
 import { logLineChartOption } from "./line_chart";
 import { valueOnLogAxis, type LineSeries } from "./series";

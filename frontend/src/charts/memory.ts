@@ -2,7 +2,7 @@
 
 import type { EChartsCoreOption } from "echarts/core";
 
-import type { MaybeNumber } from "../api";
+import type { MaybeNumber } from "../decode";
 import { formatNumber } from "./format";
 import { CHART_TEXT_STYLE } from "./mount_chart";
 import { createTooltip } from "./tooltip";

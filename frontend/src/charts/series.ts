@@ -3,7 +3,7 @@
  * naming and overlay rules can be tested without a browser.
  */
 
-import type { GradientsData } from "../api";
+import type { GradientsData } from "../panels/gradients/data";
 
 /** One line of a chart: `points` are `[step, value]`, `value` null where the line has a gap. */
 export interface LineSeries {

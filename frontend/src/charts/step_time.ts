@@ -5,7 +5,7 @@
 
 import type { EChartsCoreOption } from "echarts/core";
 
-import type { InputData, InputVerdict } from "../api";
+import type { InputData, InputVerdict } from "../panels/input/data";
 import { formatNumber } from "./format";
 import { CHART_TEXT_STYLE } from "./mount_chart";
 import { createTooltip } from "./tooltip";

@@ -1,15 +1,16 @@
 /**
  * The panel registry: one entry per diagnostic. Adding a panel means writing
- * `panels/<name>.ts` and adding one line to `PANELS`.
+ * `panels/<name>.ts` and adding one line to `PANELS`; the Overview's comparison of several runs
+ * asks each panel for its own section (`compare`), and names none.
  */
 
 import type { DiagnosticsApi, RunInfo } from "../api";
-import { activationsPanel } from "./activations";
-import { environmentPanel } from "./environment";
-import { gradientsPanel } from "./gradients";
-import { inputPanel } from "./input";
-import { memoryPanel } from "./memory";
-import { nonfinitePanel } from "./nonfinite";
+import { activationsPanel } from "./activations/panel";
+import { environmentPanel } from "./environment/panel";
+import { gradientsPanel } from "./gradients/panel";
+import { inputPanel } from "./input/panel";
+import { memoryPanel } from "./memory/panel";
+import { nonfinitePanel } from "./nonfinite/panel";
 
 /** A selected run that recorded one of the panel's families (as listed by `GET runs`). */
 export type RunSelection = RunInfo;
@@ -33,6 +34,12 @@ export interface Panel {
   alsoFamilies?: readonly string[];
   /** Fills `container` for `runs` (never empty). Errors are shown inside `container`. */
   render(container: HTMLElement, runs: RunSelection[], context: PanelContext): void | Promise<void>;
+  /**
+   * Optional: this diagnostic's section of the Overview's comparison of several runs, filled into
+   * `element`. `runs` are all the compared runs (to name those without its data), `recorded` the
+   * ones that recorded its families. A rejection is shown inside `element`.
+   */
+  compare?(element: HTMLElement, runs: readonly RunInfo[], recorded: readonly RunSelection[], context: PanelContext): Promise<void>;
 }
 
 /** Every panel, in the order they appear on the page: the NaN panel first, it is the most urgent. */

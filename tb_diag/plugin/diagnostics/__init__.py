@@ -29,6 +29,8 @@ class Diagnostic:
       headline: one line about the run, given its summary (``None``: nothing to say).
       prepare: whether the background warmer prepares its panel's default view as soon as the run
         changes (a view heavy enough that the first request would wait for it).
+      compare: for a diagnostic that compares runs, the keys it adds to the report document given
+        every reported run (the report names no diagnostic itself).
     """
 
     name: str
@@ -38,6 +40,7 @@ class Diagnostic:
     panel: Callable[[RunData, int], dict | None]
     headline: Callable[[RunData, dict | None], str | None]
     prepare: bool = False
+    compare: Callable[[list[RunData]], dict] | None = None
 
 
 # In this order in the report, the CLI and the Overview.
@@ -52,5 +55,6 @@ DIAGNOSTICS: list[Diagnostic] = [
     Diagnostic(callbacks.FAMILY.name, "callbacks", callbacks.summarize, callbacks.find, callbacks.panel_payload, callbacks.headline),
     Diagnostic(eager.FAMILY.name, "eager", eager.summarize, eager.find, eager.panel_payload, eager.headline),
     Diagnostic(stateful.FAMILY.name, "stateful RNN", stateful.summarize, stateful.find, stateful.panel_payload, stateful.headline),
-    Diagnostic(environment.FAMILY.name, "environment", environment.summarize, environment.find, environment.panel_payload, environment.headline),
+    Diagnostic(environment.FAMILY.name, "environment", environment.summarize, environment.find, environment.panel_payload, environment.headline,
+               compare=environment.compare_runs),
 ]

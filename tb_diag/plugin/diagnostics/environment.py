@@ -67,6 +67,19 @@ def comparable(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def compare_runs(runs: list[RunData]) -> dict:
+    """The report document's cross-run keys: ``environment_mismatches`` (``{field: {run: value}}``)
+    and ``not_reproducible`` (``{run: why}``, filled only when several runs have a card: that is
+    when chance can pass for a difference between them)."""
+    cards = {run.run: card(run) for run in runs}
+    compared = [run for run, found in cards.items() if found is not None]
+    reasons = {run: not_reproducible(cards[run]) for run in compared} if len(compared) >= 2 else {}
+    return {
+        "environment_mismatches": mismatches(cards),
+        "not_reproducible": {run: why for run, why in reasons.items() if why},
+    }
+
+
 def mismatches(cards: dict[str, dict | None]) -> dict[str, dict[str, str]]:
     """``{field: {run: value}}`` for the fields whose values differ between the runs that have a card."""
     present = {run: c for run, c in cards.items() if isinstance(c, dict)}

@@ -8,13 +8,14 @@
  * a finding link of the Overview naming a layer call of the run does the same.
  */
 
-import type { ActivationCall, ActivationsData, MaybeNumber } from "../api";
-import { distributionChartOption, sparklinePoints } from "../charts/distribution";
-import { formatNumber } from "../charts/format";
-import { mountChart } from "../charts/mount_chart";
-import { createElement, createNote, errorMessage } from "../dom";
-import { onFocusRequest } from "../focus";
-import type { Panel, PanelContext, RunSelection } from "./registry";
+import { type ActivationCall, type ActivationsData, fetchActivations } from "./data";
+import type { MaybeNumber } from "../../decode";
+import { distributionChartOption, sparklinePoints } from "../../charts/distribution";
+import { formatNumber } from "../../charts/format";
+import { mountChart } from "../../charts/mount_chart";
+import { createElement, createNote, errorMessage } from "../../dom";
+import { onFocusRequest } from "../../focus";
+import type { Panel, PanelContext, RunSelection } from "../registry";
 
 /** Registry entry of the Activations panel. */
 export const activationsPanel: Panel = {
@@ -31,7 +32,7 @@ const SPARK_HEIGHT = 18;
 async function renderActivationsPanel(container: HTMLElement, runs: RunSelection[], context: PanelContext): Promise<void> {
   const loading = createNote("Loading activation statistics…");
   container.appendChild(loading);
-  const results = await Promise.allSettled(runs.map((run) => context.api.activations(run.run, context.signal)));
+  const results = await Promise.allSettled(runs.map((run) => fetchActivations(context.api, run.run, context.signal)));
   if (context.signal.aborted) return;
   loading.remove();
   results.forEach((result, i) => {

@@ -4,9 +4,12 @@
  * precision, seeds...).
  */
 
-import type { EnvironmentData } from "../api";
-import { createElement, createNote, errorMessage } from "../dom";
-import type { Panel, PanelContext, RunSelection } from "./registry";
+import { ApiError } from "../../decode";
+import { type EnvironmentData, fetchEnvironment } from "./data";
+import type { RunInfo } from "../../api";
+import { createElement, createNote, errorMessage } from "../../dom";
+import { openPanel } from "../../focus";
+import type { Panel, PanelContext, RunSelection } from "../registry";
 
 /** Registry entry of the Environment panel. */
 export const environmentPanel: Panel = {
@@ -14,6 +17,7 @@ export const environmentPanel: Panel = {
   title: "Environment",
   family: "environment",
   render: renderEnvironmentPanel,
+  compare: compareEnvironments,
 };
 
 /** Field names whose values differ between the given cards (fields missing from a card count as differing). */
@@ -61,7 +65,7 @@ export function environmentDifferences(cards: readonly EnvironmentData[]): { com
 async function renderEnvironmentPanel(container: HTMLElement, runs: RunSelection[], context: PanelContext): Promise<void> {
   const loading = createNote("Loading environments…");
   container.appendChild(loading);
-  const results = await Promise.allSettled(runs.map((run) => context.api.environment(run.run, context.signal)));
+  const results = await Promise.allSettled(runs.map((run) => fetchEnvironment(context.api, run.run, context.signal)));
   if (context.signal.aborted) return;
   loading.remove();
   const cards: EnvironmentData[] = [];
@@ -90,6 +94,123 @@ async function renderEnvironmentPanel(container: HTMLElement, runs: RunSelection
     createElement("div", { className: "tbd-table-scroll" }, [
       createElement("table", { className: "tbd-table", attrs: { "data-testid": "environment-table" } }, [
         createElement("thead", {}, [createElement("tr", {}, [createElement("th", { text: "field" }), ...cards.map((card) => createElement("th", { text: card.run }))])]),
+        createElement("tbody", {}, rows),
+      ]),
+    ]),
+  );
+}
+
+/**
+ * The environment fields whose values differ between the runs that have an environment card, one
+ * row per field with its value in each such run; runs without a card are named.
+ */
+async function compareEnvironments(
+  element: HTMLElement,
+  runs: readonly RunInfo[],
+  withCard: readonly RunSelection[],
+  context: PanelContext,
+): Promise<void> {
+  element.appendChild(createElement("h3", { className: "tbd-overview-heading", text: "Environment differences" }));
+  const loading = createNote("Loading environments…");
+  if (withCard.length > 0) element.appendChild(loading);
+  const results = await Promise.allSettled(withCard.map((run) => fetchEnvironment(context.api, run.run, context.signal)));
+  if (context.signal.aborted) return;
+  loading.remove();
+
+  const cards: EnvironmentData[] = [];
+  const cardRuns: RunInfo[] = [];
+  const withoutCard: string[] = runs.filter((run) => !withCard.includes(run)).map((run) => run.run);
+  results.forEach((result, i) => {
+    if (result.status === "fulfilled") {
+      cards.push(result.value);
+      cardRuns.push(withCard[i]);
+    } else if (result.reason instanceof ApiError && result.reason.status === 404) {
+      withoutCard.push(withCard[i].run);
+    } else {
+      element.appendChild(createNote(`${withCard[i].run}: ${errorMessage(result.reason)}`, "error"));
+    }
+  });
+  // In selection order, whichever way each run turned out to have no card.
+  const missing = runs.filter((run) => withoutCard.includes(run.run));
+  for (const run of missing) {
+    element.appendChild(
+      createElement("p", {
+        className: "tbd-note tbd-note-note",
+        text: `${run.run}: no environment card`,
+        attrs: { "data-testid": "comparison-env-missing", "data-run": run.run },
+      }),
+    );
+  }
+  if (cards.length < 2) {
+    element.appendChild(createNote(cards.length === 0 ? "No run has an environment card to compare." : "Only one run has an environment card: nothing to compare it with."));
+    return;
+  }
+
+  const notReproducible = cards
+    .map((card, i) => ({ run: cardRuns[i].run, why: card.not_reproducible, remedy: card.reproducibility_remedy }))
+    .filter((entry): entry is { run: string; why: string; remedy: string } => entry.why !== null);
+  if (notReproducible.length > 0) {
+    element.appendChild(
+      createElement("p", {
+        className: "tbd-note tbd-note-warning",
+        attrs: { "data-testid": "comparison-not-reproducible" },
+        text:
+          `${notReproducible.length} of the ${cards.length} runs cannot be reproduced exactly (` +
+          notReproducible.map(({ run, why }) => `${run}: ${why}`).join("; ") +
+          "): part of any difference between them can be chance. " +
+          notReproducible[0].remedy,
+      }),
+    );
+  }
+
+  const { compared, differences } = environmentDifferences(cards);
+  const link = createElement("button", {
+    className: "tbd-link",
+    text: "open Environment panel",
+    attrs: { type: "button", "data-testid": "comparison-env-link", "data-target-panel": environmentPanel.id },
+  });
+  link.addEventListener("click", () => openPanel({ panel: environmentPanel.id, run: cardRuns[0].run, layer: null, step: null }));
+  if (differences.length === 0) {
+    const among = missing.length > 0 ? "every run that has a card" : "every run";
+    element.appendChild(
+      createElement("p", { className: "tbd-note tbd-note-note", attrs: { "data-testid": "comparison-env-same" } }, [
+        document.createTextNode(`Same environment in ${among} (${compared} field${compared === 1 ? "" : "s"} compared). `),
+        link,
+      ]),
+    );
+    return;
+  }
+  element.appendChild(
+    createElement("p", { className: "tbd-note tbd-note-note" }, [
+      document.createTextNode(
+        `${differences.length} of ${compared} environment field(s) differ between the runs${
+          differences.some(({ values }) => values.includes(null)) ? "; — means the run's card lacks the field" : ""
+        }. `,
+      ),
+      link,
+    ]),
+  );
+  const rows = differences.map(({ field, values }) =>
+    createElement("tr", { className: "tbd-row-flagged", attrs: { "data-testid": "comparison-env-row", "data-field": field } }, [
+      createElement("th", { text: field }),
+      ...values.map((value, column) =>
+        createElement("td", {
+          className: value === null ? "tbd-cell-value tbd-comparison-absent" : "tbd-cell-value",
+          text: value ?? "—",
+          attrs: { "data-testid": "comparison-env-cell", "data-run": cardRuns[column].run },
+        }),
+      ),
+    ]),
+  );
+  element.appendChild(
+    createElement("div", { className: "tbd-table-scroll" }, [
+      createElement("table", { className: "tbd-table tbd-comparison-table", attrs: { "data-testid": "comparison-env-table" } }, [
+        createElement("thead", {}, [
+          createElement("tr", {}, [
+            createElement("th", { text: "field" }),
+            ...cardRuns.map((run) => createElement("th", { className: "tbd-comparison-run", text: run.run, attrs: { title: run.run } })),
+          ]),
+        ]),
         createElement("tbody", {}, rows),
       ]),
     ]),

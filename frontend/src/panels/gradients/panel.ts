@@ -6,15 +6,18 @@
  * 3. the update ratio ‖Δw‖/‖w‖ of the same layers, at the steps where it was sampled;
  * 4. the global gradient norm of every run.
  *
+ * Several runs selected, the Overview's comparison gets their global norms overlaid (`compare`).
+ *
  * A finding link of the Overview asks it to focus a layer and step: the layer is added to the
  * picked layers, the step marked on the gradient-norm chart, and both marked on the heatmaps.
  */
 
-import type { GradientsData } from "../api";
-import { drawLayerHeatmap, heatmapHeight, type LayerHeatmap } from "../charts/layer_heatmap";
-import { logLineChartOption } from "../charts/line_chart";
-import { SPECIAL_CELLS, createLogColourScale } from "../charts/log_colour_scale";
-import { mountChart } from "../charts/mount_chart";
+import { type GradientsData, fetchGradients } from "./data";
+import type { RunInfo } from "../../api";
+import { drawLayerHeatmap, heatmapHeight, type LayerHeatmap } from "../../charts/layer_heatmap";
+import { logLineChartOption } from "../../charts/line_chart";
+import { SPECIAL_CELLS, createLogColourScale } from "../../charts/log_colour_scale";
+import { mountChart } from "../../charts/mount_chart";
 import {
   buildGlobalNormSeries,
   buildLayerSeries,
@@ -22,10 +25,10 @@ import {
   defaultLayerSelection,
   hasSampledValues,
   layerUnion,
-} from "../charts/series";
-import { createElement, createNote, errorMessage } from "../dom";
-import { onFocusRequest } from "../focus";
-import type { Panel, PanelContext, RunSelection } from "./registry";
+} from "../../charts/series";
+import { createElement, createNote, errorMessage } from "../../dom";
+import { onFocusRequest } from "../../focus";
+import type { Panel, PanelContext, RunSelection } from "../registry";
 
 /** Registry entry of the Gradients panel. */
 export const gradientsPanel: Panel = {
@@ -33,12 +36,13 @@ export const gradientsPanel: Panel = {
   title: "Gradients",
   family: "gradients",
   render: renderGradientsPanel,
+  compare: compareNorms,
 };
 
 async function renderGradientsPanel(container: HTMLElement, runs: RunSelection[], context: PanelContext): Promise<void> {
   const loading = createNote("Loading gradients…");
   container.appendChild(loading);
-  const results = await Promise.allSettled(runs.map((run) => context.api.gradients(run.run, context.signal)));
+  const results = await Promise.allSettled(runs.map((run) => fetchGradients(context.api, run.run, context.signal)));
   if (context.signal.aborted) return;
   loading.remove();
 
@@ -236,4 +240,55 @@ function renderGlobalNormChart(container: HTMLElement, runs: GradientsData[], si
   const chartElement = createElement("div", { className: "tbd-chart tbd-chart-line" });
   container.appendChild(chartElement);
   mountChart(chartElement, signal).setOption(logLineChartOption(buildGlobalNormSeries(runs), "global norm"));
+}
+
+/** Steps at which the global gradient norm was NaN or ±Inf (gaps on the chart's log axis). */
+export function nonfiniteNormSteps(data: Pick<GradientsData, "steps" | "global_norm">): number[] {
+  return data.steps.filter((_, j) => {
+    const value = data.global_norm[j] ?? null;
+    return value !== null && !Number.isFinite(value);
+  });
+}
+
+/** The global gradient norm of every run that recorded gradients, one line per run on a log axis. */
+async function compareNorms(
+  block: HTMLElement,
+  runs: readonly RunInfo[],
+  withGradients: readonly RunSelection[],
+  context: PanelContext,
+): Promise<void> {
+  block.appendChild(createElement("h3", { className: "tbd-overview-heading", text: "Global gradient norm per run" }));
+  for (const run of runs) {
+    if (!withGradients.includes(run)) block.appendChild(createNote(`${run.run}: no gradient norms recorded.`));
+  }
+  if (withGradients.length === 0) return;
+  const loading = createNote("Loading gradient norms…");
+  block.appendChild(loading);
+  const results = await Promise.allSettled(withGradients.map((run) => fetchGradients(context.api, run.run, context.signal)));
+  if (context.signal.aborted) return;
+  loading.remove();
+  const loaded: GradientsData[] = [];
+  results.forEach((result, i) => {
+    if (result.status === "fulfilled") loaded.push(result.value);
+    else block.appendChild(createNote(`${withGradients[i].run}: ${errorMessage(result.reason)}`, "error"));
+  });
+  if (loaded.length === 0) return;
+
+  const chartElement = createElement("div", {
+    className: "tbd-chart tbd-chart-line",
+    attrs: { "data-testid": "comparison-norm-chart", "data-runs": String(loaded.length) },
+  });
+  // Attached before the chart is created: ECharts sizes itself from the element.
+  block.appendChild(chartElement);
+  const chart = mountChart(chartElement, context.signal);
+  // Test hook: set once the overlay is drawn.
+  chart.on("finished", () => chartElement.setAttribute("data-drawn", "true"));
+  chart.setOption(logLineChartOption(buildGlobalNormSeries(loaded), "global norm"));
+  block.appendChild(createNote("Zero, NaN and Inf norms cannot sit on a log axis: they are gaps in the lines."));
+  for (const data of loaded) {
+    const bad = nonfiniteNormSteps(data);
+    if (bad.length > 0) {
+      block.appendChild(createNote(`${data.run}: the global norm was NaN/Inf first at step ${bad[0]} (${bad.length} point(s) in all).`, "warning"));
+    }
+  }
 }

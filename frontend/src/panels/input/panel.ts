@@ -8,11 +8,11 @@
  * 4. the verdict per epoch.
  */
 
-import type { InputData } from "../api";
-import { mountChart } from "../charts/mount_chart";
-import { formatMs, stepTimeAxisMax, stepTimeChartOption, stepTimeHistogramOption, verdictSentence } from "../charts/step_time";
-import { createElement, createNote, errorMessage } from "../dom";
-import type { Panel, PanelContext, RunSelection } from "./registry";
+import { type InputData, fetchInput } from "./data";
+import { mountChart } from "../../charts/mount_chart";
+import { formatMs, stepTimeAxisMax, stepTimeChartOption, stepTimeHistogramOption, verdictSentence } from "../../charts/step_time";
+import { createElement, createNote, errorMessage } from "../../dom";
+import type { Panel, PanelContext, RunSelection } from "../registry";
 
 /** Registry entry of the Input panel. */
 export const inputPanel: Panel = {
@@ -25,7 +25,7 @@ export const inputPanel: Panel = {
 async function renderInputPanel(container: HTMLElement, runs: RunSelection[], context: PanelContext): Promise<void> {
   const loading = createNote("Loading step times…");
   container.appendChild(loading);
-  const results = await Promise.allSettled(runs.map((run) => context.api.input(run.run, context.signal)));
+  const results = await Promise.allSettled(runs.map((run) => fetchInput(context.api, run.run, context.signal)));
   if (context.signal.aborted) return;
   loading.remove();
   results.forEach((result, i) => {

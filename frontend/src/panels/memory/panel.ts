@@ -3,11 +3,11 @@
  * train step and their input signatures, and per-GPU memory (or why there is none).
  */
 
-import type { GpuFigures, MemoryData } from "../api";
-import { bytesChartOption, formatBytes, seriesPerFit, type StepMarker } from "../charts/memory";
-import { mountChart } from "../charts/mount_chart";
-import { createElement, createNote, errorMessage } from "../dom";
-import type { Panel, PanelContext, RunSelection } from "./registry";
+import { type GpuFigures, type MemoryData, fetchMemory } from "./data";
+import { bytesChartOption, formatBytes, seriesPerFit, type StepMarker } from "../../charts/memory";
+import { mountChart } from "../../charts/mount_chart";
+import { createElement, createNote, errorMessage } from "../../dom";
+import type { Panel, PanelContext, RunSelection } from "../registry";
 
 /** Registry entry of the Memory panel. */
 export const memoryPanel: Panel = {
@@ -20,7 +20,7 @@ export const memoryPanel: Panel = {
 async function renderMemoryPanel(container: HTMLElement, runs: RunSelection[], context: PanelContext): Promise<void> {
   const loading = createNote("Loading memory figures…");
   container.appendChild(loading);
-  const results = await Promise.allSettled(runs.map((run) => context.api.memory(run.run, context.signal)));
+  const results = await Promise.allSettled(runs.map((run) => fetchMemory(context.api, run.run, context.signal)));
   if (context.signal.aborted) return;
   loading.remove();
   results.forEach((result, i) => {

@@ -15,13 +15,21 @@
  * builds the DOM without charts, and the panel mounts the loss-scale chart into it.
  */
 
-import type { BadStep, NonfiniteAction, NonfiniteCounts, NonfiniteData, NonfiniteEvent, NonfinitePhase } from "../api";
-import { formatNumber } from "../charts/format";
-import { formatScale, lossScaleChartOption } from "../charts/loss_scale";
-import { mountChart } from "../charts/mount_chart";
-import { UNHELD_UPDATE_CAUSES } from "../generated/vocabulary";
-import { createElement, createNote, errorMessage } from "../dom";
-import type { Panel, PanelContext, RunSelection } from "./registry";
+import {
+  type BadStep,
+  type NonfiniteAction,
+  type NonfiniteCounts,
+  type NonfiniteData,
+  type NonfiniteEvent,
+  type NonfinitePhase,
+  fetchNonfinite,
+} from "./data";
+import { formatNumber } from "../../charts/format";
+import { formatScale, lossScaleChartOption } from "../../charts/loss_scale";
+import { mountChart } from "../../charts/mount_chart";
+import { UNHELD_UPDATE_CAUSES } from "../../generated/vocabulary";
+import { createElement, createNote, errorMessage } from "../../dom";
+import type { Panel, PanelContext, RunSelection } from "../registry";
 
 /** Registry entry of the NaN panel; runs with only a loss scale (mixed precision, no NaN) get it too. */
 export const nonfinitePanel: Panel = {
@@ -332,7 +340,7 @@ export function statsTable(event: NonfiniteEvent): StatsTable {
 async function renderNonfinitePanel(container: HTMLElement, runs: RunSelection[], context: PanelContext): Promise<void> {
   const loading = createNote("Loading NaN/Inf records…");
   container.appendChild(loading);
-  const results = await Promise.allSettled(runs.map((run) => context.api.nonfinite(run.run, context.signal)));
+  const results = await Promise.allSettled(runs.map((run) => fetchNonfinite(context.api, run.run, context.signal)));
   if (context.signal.aborted) return;
   loading.remove();
   results.forEach((result, i) => {
