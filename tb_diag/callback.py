@@ -88,11 +88,13 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         after the current execution. ``"skip"``: its update is not applied; training goes on with
         the next batch. ``"record"``: only records where it started; the update is applied as
         without tb_diag. Either way the step is recorded (where the NaN/Inf started, the counts,
-        what was done) and everything is written out before ``fit`` returns. Outside XLA and loss
-        scaling, the update runs as without tb_diag and a bad step's copy of the weights is put
-        back after the execution: a callback listed before this one sees the bad weights in
-        ``on_train_batch_end``, and an update that makes weights non-finite from finite gradients
-        is found a step later, with those weights not kept (docs/diagnostics/nonfinite.md).
+        what was done) and everything is written out before ``fit`` returns. By default (one
+        device, no XLA or loss scaling, no weight of over 4M values) the update runs as without
+        tb_diag and a bad step's copy of the weights is put back after the execution: a callback
+        listed before this one sees the bad weights in ``on_train_batch_end``, and an update that
+        makes weights non-finite from finite gradients is found at the next sampled step or the
+        next step, with those weights not kept; elsewhere the optimizer's writes are held until
+        screened (docs/diagnostics/nonfinite.md, "How a bad update is kept out").
 
     Example:
 
@@ -748,6 +750,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
             cause = f"{type(error).__name__}: {error}"
             self._failed_this_fit = True
             if component in PROBES:
+                _tell_disabled([probe for probe in self._probes if probe.name == component])
                 self._probes = [probe for probe in self._probes if probe.name != component]
                 self._batch_watchers = [probe for probe in self._batch_watchers if probe.name != component]
                 self._stoppers = [probe for probe in self._stoppers if probe.name != component]
@@ -759,6 +762,7 @@ class DiagnosticsCallback(keras.callbacks.Callback):
         """Stops recording for the rest of this fit; the hooks stay until on_train_end removes them."""
         self._warn("tb_diag", reason)
         self._failed_this_fit = True
+        _tell_disabled(self._probes)
         self._probes = []
         self._batch_watchers = []
         self._stoppers = []
@@ -831,6 +835,16 @@ def _recording_replica() -> bool:
     replica = tf.get_static_value(context.replica_id_in_sync_group)
     local_replicas = len(context.strategy.extended.worker_devices)
     return replica is not None and replica % local_replicas == 0
+
+
+def _tell_disabled(probes: Sequence[Probe]) -> None:
+    """Calls ``on_disabled`` of each probe; a failure there changes nothing more (the warning that
+    disabled them is already given)."""
+    for probe in probes:
+        try:
+            probe.on_disabled()
+        except Exception:  # noqa: BLE001 - already disabled; training goes on
+            pass
 
 
 def _variable_key(variable: Any) -> int:

@@ -356,24 +356,82 @@ def test_the_update_mode_is_restored_where_a_copy_can_be_kept_and_held_elsewhere
     assert update_mode(1, model, "stop") == "held"
 
 
-def test_a_restored_stop_leaves_out_weights_too_large_to_copy_and_says_the_weights_were_not_kept(tmp_path, monkeypatch):
-    """The copy leaves out variables over HELD_WRITE_MAX_ELEMENTS (here: dense_a's 32-value kernel
-    and its two Adam moments), so their bad writes stay; the smaller ones are put back."""
+def test_a_model_with_a_weight_too_large_to_copy_holds_its_updates_instead(tmp_path, monkeypatch):
+    """The copy leaves out variables over HELD_WRITE_MAX_ELEMENTS (here dense_a's 32-value kernel),
+    so such a model is trained in the held mode: a bad step changes no weight, that one included."""
     from tb_diag.probes import nonfinite as nonfinite_probe
 
     monkeypatch.setattr(nonfinite_probe, "HELD_WRITE_MAX_ELEMENTS", 8)
+    assert nonfinite_probe.update_mode(1, log_model(), "stop") == "held"
     x = features()
     x[rows_of_step(BAD_STEP).start, 0] = -1.0
     model = log_model()
     _, recorder, _ = fit(model, x, np.ones((len(x), 1), "float32"), tmp_path)
 
     summary, _ = read_summary(tmp_path)
-    assert summary["phase"] == "forward" and summary["step"] == BAD_STEP and summary["weights_kept"] is False
-    before = recorder.after_batch[BAD_STEP - 1]
-    assert not np.isfinite(model.get_weights()[0]).all(), "dense_a's kernel was not copied"
-    for small in (1, 2, 3):  # dense_a's bias, head's kernel and bias: as after the step before
-        np.testing.assert_array_equal(model.get_weights()[small], before[small])
+    assert summary["phase"] == "forward" and summary["step"] == BAD_STEP and summary["weights_kept"]
+    assert_weights_are_those_before(model, recorder, BAD_STEP)
+
+
+def test_a_restored_stop_puts_back_the_moving_statistics_later_steps_of_its_execution_spoiled(tmp_path):
+    """steps_per_execution=3: the bad step's update lands and steps 5 and 6 run on its NaN weights,
+    writing NaN into BatchNorm's moving statistics; the copy, taken after the bad step's own
+    (finite) forward pass, puts those back too, so the model ends finite and as after step 3."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    a = keras.layers.Dense(6, use_bias=False, name="dense_a")(inputs)
+    b = keras.layers.Dense(6, name="dense_b")(SqrtOfSquare(name="abs_via_sqrt")(a))
+    normed = keras.layers.BatchNormalization(name="bn")(b)
+    model = keras.Model(inputs, keras.layers.Dense(1, name="head")(normed))
+    model.compile(keras.optimizers.SGD(0.01), "mse", steps_per_execution=3)
+    x = features()
+    x[rows_of_step(BAD_STEP)] = 0.0  # a backward-phase NaN: the forward pass of step 4 is finite
+    _, recorder, _ = fit(model, x, np.ones((len(x), 1), "float32"), tmp_path)
+
+    summary, _ = read_summary(tmp_path)
+    assert summary["phase"] == "backward" and summary["step"] == BAD_STEP and summary["weights_kept"]
+    assert all(np.isfinite(w).all() for w in model.get_weights()), "BatchNorm's statistics were put back"
     assert int(model.optimizer.iterations.numpy()) == BAD_STEP - 1
+    trainable = {id(variable) for variable in model.trainable_variables}
+    for variable, then in zip(model.weights, recorder.after[BAD_STEP - 1], strict=True):
+        if id(variable) in trainable:
+            np.testing.assert_array_equal(variable.numpy(), then, err_msg=variable.path)
+
+
+def test_skip_stops_when_the_weights_are_already_non_finite(tmp_path):
+    """The default mode lets an update with finite gradients land unscreened (a learning-rate
+    spike): every later step would be bad and skipped for nothing. The next step finds the weights
+    non-finite, and skip stops there, saying why."""
+    model = spiking_model()
+    ours, _, _ = fit(model, features(), np.full((BATCH * STEPS, 1), 10.0, "float32"), tmp_path, on_nan="skip")
+
+    summary, _ = read_summary(tmp_path)
+    assert summary["phase"] == "update" and summary["step"] == BAD_STEP + 1 and summary["weights_kept"] is False
+    assert any("skipping bad steps cannot undo weights that are already non-finite" in w for w in ours), ours
+    assert int(model.optimizer.iterations.numpy()) == BAD_STEP  # stopped after step BAD_STEP + 1
+
+
+def test_a_nan_probe_disabled_after_a_bad_step_puts_its_copy_back_and_takes_no_more(tmp_path, monkeypatch):
+    """A failure on the host right after a bad step disables the probe; the copy that step took is
+    put back at once (so the NaN it let through goes no further) and no later step takes one."""
+    from tb_diag.probes.nonfinite import NonfiniteProbe
+
+    original = NonfiniteProbe.stop_reason
+
+    def broken(self, signals):
+        if bool(self._snapshot.pending.numpy()):  # only once the bad step has taken its copy
+            raise RuntimeError("stop_reason exploded")
+        return original(self, signals)
+
+    monkeypatch.setattr(NonfiniteProbe, "stop_reason", broken)
+    x = features()
+    x[rows_of_step(BAD_STEP).start, 0] = -1.0
+    model = log_model()
+    ours, _, _ = fit(model, x, np.ones((len(x), 1), "float32"), tmp_path)
+
+    assert len(ours) == 1 and "disabled the nonfinite probe after RuntimeError: stop_reason exploded" in ours[0]
+    assert all(np.isfinite(w).all() for w in model.get_weights()), "the bad step's update was put back"
+    assert int(model.optimizer.iterations.numpy()) == STEPS - 1
 
 
 def test_record_changes_nothing_about_training(tmp_path):

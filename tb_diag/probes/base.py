@@ -210,6 +210,10 @@ class Probe(abc.ABC):
         """On the host when ``fit`` ends, also for a probe disabled during it: undoes what
         ``begin_fit`` installed on the user's objects (this fit's probes are later reused)."""
 
+    def on_disabled(self) -> None:
+        """On the host, once, right after a failure disabled this probe (its ops stay in the traced
+        step until ``fit`` ends): puts back anything it left half done on the user's model."""
+
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         """On the host at the end of ``epoch``, with Keras' epoch logs (training and validation
         metrics), before that epoch's ``flush``."""

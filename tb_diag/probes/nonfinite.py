@@ -131,7 +131,11 @@ class NonfiniteProbe(Probe):
                 # optimizer's variables must exist, so it is built here as its apply would.
                 if not self._optimizer.built:
                     self._optimizer.build(setup.model.trainable_variables)
-                self._snapshot = WeightSnapshot([*setup.model.trainable_variables, *self._optimizer.variables])
+                # Non-trainable ones too: BatchNorm's moving statistics as the bad step's forward
+                # pass left them (as in the held mode), not as later steps of its execution would.
+                self._snapshot = WeightSnapshot(
+                    [*setup.model.trainable_variables, *self._optimizer.variables, *setup.model.non_trainable_variables]
+                )
         # Outside XLA the rare branch keeps the model input itself; an XLA-compiled step cannot
         # change a variable's shape, so there the outer train loop keeps it (one check per step).
         self._keep_in_step = not setup.model.jit_compile
@@ -153,8 +157,9 @@ class NonfiniteProbe(Probe):
             flag.assign(False)
         self._bad_count.assign(0)
         if self._snapshot is not None:
-            # A copy an earlier fit left (its probe failed before putting it back) is stale.
+            # A copy an earlier fit left would be stale.
             self._snapshot.discard()
+            self._snapshot.enabled.assign(True)
 
     # While the step is traced ---------------------------------------------------------------------
 
@@ -254,7 +259,7 @@ class NonfiniteProbe(Probe):
             phase = self._diagnose(update, batch, weights_kept=kept if snapshot is not None else False)
             if snapshot is not None:
                 # Only the first bad step of an execution: the host restores after each execution.
-                first = tf.logical_and(phase > 0, tf.logical_not(snapshot.pending))
+                first = tf.logical_and(tf.logical_and(phase > 0, tf.logical_not(snapshot.pending)), snapshot.enabled)
                 tf.cond(first, lambda: _ran(snapshot.keep), lambda: tf.constant(0))
             return phase
 
@@ -499,6 +504,13 @@ class NonfiniteProbe(Probe):
 
     # On the host --------------------------------------------------------------------------------------
 
+    def on_disabled(self) -> None:
+        """A failure disabled the probe: a bad step's copy is put back now, and no more are taken
+        (the traced step keeps running until ``fit`` ends, with nobody to put one back)."""
+        if self._snapshot is not None:
+            with tf.init_scope():  # also when the failure came while a step was being traced
+                self._snapshot.switch_off()
+
     def needs_retrace(self) -> bool:
         retrace, self._retrace = self._retrace, False
         return retrace
@@ -518,10 +530,15 @@ class NonfiniteProbe(Probe):
         if self._snapshot is not None:
             # Before the forward pass runs again: it sees the bad step's own weights.
             self._snapshot.restore()
-        self._diagnose_captured()
+        diagnosed = self._diagnose_captured()
         if stopped and not self._stop_reported:
             self._stop_reported = True
             return f"stopped training: {self._describe_event()}"
+        if diagnosed is not None and self._on_nan == "skip" and not diagnosed["weights_kept"] and not self._stop_reported:
+            # Non-finite weights had already landed (an update from finite gradients, or a weight
+            # too large to hold): every later step would be bad and skipped.
+            self._stop_reported = True
+            return f"stopped training: {describe_event(diagnosed)}; skipping bad steps cannot undo weights that are already non-finite"
         if first_report and self._on_nan != "stop":
             self._warn(self.name, f"{self._describe_event()}; training continues (on_nan={self._on_nan!r})")
         return None
@@ -529,12 +546,13 @@ class NonfiniteProbe(Probe):
     def _describe_event(self) -> str:
         return describe_event(self._event) if self._event is not None else "non-finite values appeared"
 
-    def _diagnose_captured(self) -> None:
+    def _diagnose_captured(self) -> dict | None:
         """Turns the bad step the graph captured into a ``schema.NONFINITE`` document, with the
         forward pass looked at again on the host; then frees the capture for the next bad step
-        (up to ``MAX_DIAGNOSED_PER_FLUSH`` between two flushes)."""
+        (up to ``MAX_DIAGNOSED_PER_FLUSH`` between two flushes). Returns the document (``None``:
+        nothing was captured)."""
         if not bool(self._captured.numpy()):
-            return
+            return None
         document = self._event_document()
         self._diagnosed_phases[document["step"]] = document["phase"]
         if self._event is None:
@@ -542,6 +560,7 @@ class NonfiniteProbe(Probe):
         self._diagnosed_since_flush += 1
         if self._diagnosed_since_flush < MAX_DIAGNOSED_PER_FLUSH:
             self._captured.assign(False)
+        return document
 
     def _event_document(self) -> dict:
         """The captured bad step as a ``schema.NONFINITE`` document."""
@@ -690,8 +709,9 @@ def update_mode(replicas: int, model: Any, on_nan: str) -> str:
       copies the weights and optimizer state first, and the host puts them back after the execution.
     * ``"held"``: the optimizer's writes wait until their values are known to be finite. For an
       XLA-compiled step (which cannot write a variable of unknown shape, so cannot keep the copy),
-      a ``LossScaleOptimizer`` (which skips overflowing updates in its own branch), and ``"skip"``
-      with several steps per execution (the later steps would train on the bad weights).
+      a ``LossScaleOptimizer`` (which skips overflowing updates in its own branch), ``"skip"``
+      with several steps per execution (the later steps would train on the bad weights), and a
+      model with a weight too large to copy (over ``HELD_WRITE_MAX_ELEMENTS`` values).
     * ``"watched"``: several replicas; the update happens in a cross-replica merge and is only
       checked after the fact.
     """
@@ -700,6 +720,10 @@ def update_mode(replicas: int, model: Any, on_nan: str) -> str:
     if model.jit_compile or isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer):
         return "held"
     if on_nan == "skip" and int(getattr(model, "steps_per_execution", 1) or 1) > 1:
+        return "held"
+    if any(_elements(_tf_variable(v)) == 0 or _too_large_to_hold(_tf_variable(v)) for v in model.trainable_variables):
+        # A large embedding table (or a weight of unknown size) is not copied, so a bad step's
+        # update would land in it: hold the update instead (it stays out of the bad step then).
         return "held"
     return "restored"
 
@@ -717,7 +741,7 @@ class WeightSnapshot:
         kept: dict[int, Any] = {}
         for variable in variables:
             kept.setdefault(id(_tf_variable(variable)), _tf_variable(variable))
-        chosen = [v for v in kept.values() if not _too_large_to_hold(v)]
+        chosen = [v for v in kept.values() if _elements(v) > 0 and not _too_large_to_hold(v)]
         self.complete = len(chosen) == len(kept)
         self._groups: list[tuple[Any, list[Any]]] = []
         for dtype in dict.fromkeys(v.dtype for v in chosen):
@@ -725,6 +749,8 @@ class WeightSnapshot:
             buffer = tf.Variable(tf.zeros([0], dtype), shape=tf.TensorShape(None), trainable=False, name="tb_diag_weight_snapshot")
             self._groups.append((buffer, members))
         self.pending = tf.Variable(False, trainable=False, name="tb_diag_weight_snapshot_pending")
+        # Switched off when the probe is disabled: no one would put a copy back.
+        self.enabled = tf.Variable(True, trainable=False, name="tb_diag_weight_snapshot_enabled")
 
     def keep(self) -> None:
         """In the train step: copies every variable's current value."""
@@ -744,6 +770,14 @@ class WeightSnapshot:
                 offset += size
         self.discard()
         return True
+
+    def switch_off(self) -> None:
+        """On the host: puts a pending copy back if it can, and takes no more."""
+        self.enabled.assign(False)
+        try:
+            self.restore()
+        finally:
+            self.discard()
 
     def discard(self) -> None:
         """On the host: frees the copy without putting it back."""
