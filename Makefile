@@ -23,13 +23,9 @@ demo: python-deps frontend
 	$(PYTHON) demo/train_demo.py --logdir $(LOGDIR)
 	$(PYTHON) -m tensorboard.main --logdir $(LOGDIR) --host $(HOST) --port $(PORT)
 
-# Test processes (pytest-xdist). Tests that share an expensive fixture (the demo's training, the
-# built wheel, a module's fits) stay in one process: see xdist_group in tests/conftest.py.
-TEST_WORKERS ?= 2
-
 test: setup
 	cd frontend && npm run typecheck && npm test
-	$(PYTHON) -m pytest tests -n $(TEST_WORKERS) --dist loadgroup
+	$(PYTHON) -m pytest tests
 
 # The developer's loop: no install step, no slow / subprocess / browser / distributed tests
 # (markers in pytest.ini). Needs `make setup` once.

@@ -67,20 +67,10 @@ def viewer_python(built_wheel, tmp_path_factory) -> str:
 SLOW_VARIANTS = re.compile(r"(^|-)(xla|spe3)($|-)")
 
 
-# Modules whose tests share a module-scoped fixture (fits, a server): under pytest-xdist their tests
-# stay in one process, so the fixture is made once.
-MODULE_FIXTURE_GROUPS = ("test_distribution", "test_plugin_routes", "test_s3_logdir", "test_untrusted_logdir")
-
-
 def pytest_collection_modifyitems(items):
     """Tier markers that follow from a test's fixtures and parameters: the session-wide demo
     training (six models, about a minute), the wheel built and installed into a fresh virtualenv,
-    and the XLA / steps_per_execution variants of the model-style matrix are slow.
-
-    Also the ``xdist_group`` of tests that share an expensive fixture (``make test`` runs
-    ``pytest -n 2 --dist loadgroup``): every test of the demo's training in one process, every
-    test of the built wheel in one, each module with a module-scoped fixture in one; the rest go
-    wherever a process is free."""
+    and the XLA / steps_per_execution variants of the model-style matrix are slow."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and SLOW_VARIANTS.search(callspec.id):
@@ -90,10 +80,3 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
         if fixtures & {"built_wheel", "viewer_python"}:
             item.add_marker(pytest.mark.subprocess)
-        module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
-        if fixtures & {"built_wheel", "viewer_python"}:
-            item.add_marker(pytest.mark.xdist_group("wheel"))
-        elif "demo_logdir" in fixtures:
-            item.add_marker(pytest.mark.xdist_group("demo"))
-        elif module in MODULE_FIXTURE_GROUPS:
-            item.add_marker(pytest.mark.xdist_group(module))
