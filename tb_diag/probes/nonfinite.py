@@ -129,8 +129,7 @@ class NonfiniteProbe(Probe):
             if self._update_mode == "restored" and setup.on_nan != "record":
                 # Now, in the first trace (tf.function creates variables in no other): the
                 # optimizer's variables must exist, so it is built here as its apply would.
-                if not self._optimizer.built:
-                    self._optimizer.build(setup.model.trainable_variables)
+                self._build_optimizer()
                 # Non-trainable ones too: BatchNorm's moving statistics as the bad step's forward
                 # pass left them (as in the held mode), not as later steps of its execution would.
                 self._snapshot = WeightSnapshot(
@@ -176,8 +175,7 @@ class NonfiniteProbe(Probe):
         if batch is None:
             self._retrace = True
             return None
-        terms = [_gradient_screen(update.grads)] + ([_screen(update.loss)] if update.loss is not None else [])
-        healthy = tf.math.is_finite(tf.add_n(terms))
+        healthy = _step_is_finite(update)
         tf.cond(healthy, lambda: tf.constant(0), lambda: self._diagnose(update, batch))
         return healthy
 
@@ -193,10 +191,8 @@ class NonfiniteProbe(Probe):
             self._retrace = True
             apply_update()
             return
-        if not self._optimizer.built:
-            # Build it here, as its apply would, so its variables are not created inside a branch.
-            with tf.init_scope():
-                self._optimizer.build(self._model.trainable_variables)
+        # Its variables must not be created inside a branch.
+        self._build_optimizer()
         if self._update_mode == "restored":
             self._restorable_update(update, batch, apply_update)
             return
@@ -239,6 +235,12 @@ class NonfiniteProbe(Probe):
             )
         companions.resolve(outputs[1:])
 
+    def _build_optimizer(self) -> None:
+        """Builds the optimizer (outside any function being traced) as its ``apply`` would, if not yet."""
+        if not self._optimizer.built:
+            with tf.init_scope():
+                self._optimizer.build(self._model.trainable_variables)
+
     def _restorable_update(self, update: ApplyStep, batch: list, apply_update: Any) -> None:
         """The "restored" mode: the update runs as without tb_diag, after the same screen; a bad
         step first copies the weights and the optimizer's state (``WeightSnapshot``), which the
@@ -251,19 +253,16 @@ class NonfiniteProbe(Probe):
         the next step, and those weights are not kept.
         """
         snapshot = self._snapshot
-        terms = [_gradient_screen(update.grads)] + ([_screen(update.loss)] if update.loss is not None else [])
-        healthy = tf.math.is_finite(tf.add_n(terms))
 
         def diagnose() -> Any:
-            kept = snapshot is not None and snapshot.complete
-            phase = self._diagnose(update, batch, weights_kept=kept if snapshot is not None else False)
+            phase = self._diagnose(update, batch, weights_kept=snapshot is not None and snapshot.complete)
             if snapshot is not None:
                 # Only the first bad step of an execution: the host restores after each execution.
                 first = tf.logical_and(tf.logical_and(phase > 0, tf.logical_not(snapshot.pending)), snapshot.enabled)
                 tf.cond(first, lambda: _ran(snapshot.keep), lambda: tf.constant(0))
             return phase
 
-        phase = tf.cond(healthy, lambda: tf.constant(0), diagnose)
+        phase = tf.cond(_step_is_finite(update), lambda: tf.constant(0), diagnose)
         apply_update()
         if update.sampled:
             # A clean step whose update made a weight non-finite (found on sampled steps only).
@@ -627,8 +626,6 @@ class NonfiniteProbe(Probe):
         ]
 
     def flush(self, writer: SummaryWriter, first_step: int, last_step: int) -> None:
-        if self._snapshot is not None:
-            self._snapshot.restore()  # normally done already, in stop_reason
         self._diagnose_captured()
         if self._event is not None:
             writer.write_document(schema.NONFINITE, self._event["step"], self._event)
@@ -733,8 +730,9 @@ class WeightSnapshot:
 
     One shapeless variable per dtype holds the variables' values flattened end to end: it costs no
     memory until a copy is taken, and the copy is one concatenation in the rare branch. Variables
-    of over ``HELD_WRITE_MAX_ELEMENTS`` values (large embedding tables) are left out, as their
-    writes are not held in the "held" mode either (``complete`` is then false).
+    of over ``HELD_WRITE_MAX_ELEMENTS`` values or of unknown size are left out (``complete`` is
+    then false); ``update_mode`` keeps models with such a weight in the "held" mode, so only a
+    large non-trainable variable can be left out here.
     """
 
     def __init__(self, variables: list[Any]):
@@ -905,6 +903,12 @@ def _screen(tensor: Any) -> Any:
         # A float16 sum overflows at 65504: sum 16-bit values in float32.
         values = tf.cast(values, tf.float32)
     return tf.cast(tf.reduce_sum(values), tf.float32)
+
+
+def _step_is_finite(update: ApplyStep) -> Any:
+    """Whether the step's gradients and loss passed the screen (bool scalar; loss scaling aside)."""
+    terms = [_gradient_screen(update.grads)] + ([_screen(update.loss)] if update.loss is not None else [])
+    return tf.math.is_finite(tf.add_n(terms))
 
 
 def _screen_all(tensors: list[Any]) -> Any:
