@@ -18,6 +18,7 @@ from setuptools.command.sdist import sdist
 ROOT = os.path.dirname(os.path.abspath(__file__))
 FRONTEND = os.path.join(ROOT, "frontend")
 BUNDLE = os.path.join(ROOT, "tb_diag", "plugin", "static", "index.js")
+SCHEMAS = os.path.join(ROOT, "tb_diag", "plugin", "schemas")
 MIN_NODE_MAJOR = 20
 
 
@@ -30,8 +31,10 @@ def read_version() -> str:
 
 def _newest_source_mtime() -> float:
     newest = 0.0
-    for directory, subdirectories, files in os.walk(os.path.join(FRONTEND, "src")):
-        newest = max([newest] + [os.path.getmtime(os.path.join(directory, name)) for name in files])
+    # The tab's sources, and the payload schemas its contracts are generated from (frontend/scripts).
+    for root in (os.path.join(FRONTEND, "src"), os.path.join(FRONTEND, "scripts"), SCHEMAS):
+        for directory, subdirectories, files in os.walk(root):
+            newest = max([newest] + [os.path.getmtime(os.path.join(directory, name)) for name in files])
     for name in ("package.json", "package-lock.json", "tsconfig.json"):
         path = os.path.join(FRONTEND, name)
         if os.path.isfile(path):
@@ -86,8 +89,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["tb_diag", "tb_diag.*"]),
-    # The bundled frontend ships inside the package.
-    package_data={"tb_diag.plugin": ["static/*"]},
+    # The bundled frontend ships inside the package, with the payload contracts it was built from.
+    package_data={"tb_diag.plugin": ["static/*", "schemas/*.json"]},
     # Viewing a log dir needs only these: no TensorFlow.
     install_requires=["tensorboard>=2.21,<3", "werkzeug>=2.0", "numpy>=1.23"],
     extras_require={
@@ -95,7 +98,7 @@ setup(
         "gpu": ["nvidia-ml-py>=12.535"],
         # Viewing s3:// log dirs without TensorFlow: TensorBoard's own filesystem layer reads S3 with boto3.
         "s3": ["boto3>=1.28"],
-        "test": ["pytest>=8", "hypothesis>=6.100", "build>=1.0", "moto[server]>=5", "boto3>=1.28"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "build>=1.0", "moto[server]>=5", "boto3>=1.28", "jsonschema>=4.18"],
     },
     entry_points={
         "tensorboard_plugins": ["tb_diag = tb_diag.plugin.loader:DiagnosticsLoader"],

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from payload_contracts import assert_matches_contract
 from tb_diag import schema
 from tb_diag.plugin.diagnostics import activations
 from tb_diag.plugin.report import json_safe, run_report
@@ -109,4 +110,4 @@ def test_any_recorded_values_give_findings_a_report_and_a_payload(rows):
     run = run_with(calls, rows)
     activations.find(run)
     json_safe(run_report(run))
-    activations.panel_payload(run, 10)
+    assert_matches_contract("activations", activations.panel_payload(run, 10))

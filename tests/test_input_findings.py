@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from payload_contracts import assert_matches_contract
 from tb_diag import schema
 from tb_diag.plugin.diagnostics import input as input_diagnostic
 from tb_diag.plugin.report import json_safe, run_report
@@ -142,4 +143,4 @@ def test_any_timings_give_a_consistent_summary(rows):
         assert 0.0 <= summary["wait_fraction"] <= 1.0
         assert summary["verdict"] == input_diagnostic.verdict(summary["wait_fraction"])
     input_diagnostic.find(run)
-    input_diagnostic.panel_payload(run, 10)
+    assert_matches_contract("input", input_diagnostic.panel_payload(run, 10))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from payload_contracts import assert_matches_contract
 from tb_diag import DiagnosticsCallback, DiagnosticsWarning
 from tb_diag.core.memory_sources import FakeGpuSource, GpuReading, TensorFlowNvmlSource, host_rss_bytes
 from tb_diag.plugin.diagnostics import memory
@@ -77,6 +78,7 @@ def test_fake_gpu_readings_drive_every_formula_and_the_headroom_finding(tmp_path
     assert "94%" in finding.detail and "mixed_float16" in finding.remedy
     report = json_safe(run_report(run))
     assert report["memory"]["gpu"][0]["device"] == "GPU:0" and report["memory"]["retraces"] == 0
+    assert_matches_contract("memory", memory.panel_payload(run, 2000))  # the GPU figures as the panel gets them
 
 
 def test_nvml_raising_turns_off_gpu_figures_with_one_warning_and_keeps_host_figures(tmp_path, regression_data, monkeypatch):

@@ -9,6 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from payload_contracts import assert_matches_contract
 from tb_diag import schema
 from tb_diag.plugin.diagnostics import nonfinite
 from tb_diag.plugin.run_data import FamilyBlocks, RunData
@@ -141,6 +142,8 @@ def test_any_json_document_summarizes_or_is_skipped_without_raising(document):
     if summary is not None:
         json.dumps(summary)
         json.dumps(payload, allow_nan=True)
+    if payload is not None:
+        assert_matches_contract("nonfinite", payload)  # whatever the log held
 
 
 def test_loss_scale_collapse_is_an_error_but_occasional_overflow_is_normal():
@@ -155,6 +158,7 @@ def test_loss_scale_collapse_is_an_error_but_occasional_overflow_is_normal():
     payload = nonfinite.panel_payload(run_with(loss_scale=collapsing), 10)
     assert payload["event"] is None and len(payload["loss_scale"]["steps"]) == 10
     assert payload["loss_scale"]["scale"][-1] == collapsing[-1][0]
+    assert_matches_contract("nonfinite", payload)
 
 
 def test_steps_the_probe_could_not_record_are_left_out_of_the_loss_scale():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ from tensorboard.backend import application
 from tensorboard.plugins import base_plugin
 from werkzeug.test import Client
 
+from payload_contracts import assert_matches_contract, routes, schemas
+from tb_diag.plugin.diagnostics import DIAGNOSTICS
 from tb_diag.plugin.loader import DiagnosticsLoader
 from tb_diag.plugin.diagnostics.gradients import decode_float32_base64
 from tb_diag.plugin.run_data import load_logdir, open_logdir
@@ -52,6 +55,49 @@ def test_runs_lists_every_demo_run_with_finding_counts(client):
     assert by_name["exploding/train"]["families"] == sorted(common + ["nonfinite"]) and by_name["exploding/train"]["last_step"] == 116
     assert by_name["nan/train"]["families"] == sorted(common + ["nonfinite"]) and by_name["nan/train"]["last_step"] == 41
     assert by_name["nan/train"]["error_count"] == 1
+
+
+def test_every_payload_schema_is_a_valid_json_schema_with_its_own_id():
+    from jsonschema import Draft202012Validator
+
+    for name, schema in schemas().items():
+        Draft202012Validator.check_schema(schema)
+        assert schema["$id"].endswith(f"/{name}.schema.json")
+
+
+@pytest.mark.parametrize("max_points", [None, 10])
+def test_every_route_answers_every_demo_run_as_its_contract_says(client, max_points):
+    """The server's side of the payload contracts: each answer matches its route's schema (the tab
+    checks the same schema in the browser), and every route with a panel has one."""
+    listing = get_json(client, f"{PREFIX}/runs")
+    assert_matches_contract("runs", listing)
+    answered = set()
+    for run in [entry["run"] for entry in listing["runs"]]:
+        for route in ["report", *(diagnostic.name for diagnostic in DIAGNOSTICS)]:
+            url = f"{PREFIX}/{route}?run={quote(run)}" + (f"&max_points={max_points}" if max_points else "")
+            response = client.get(url)
+            if response.status_code == 404:  # nothing recorded for that panel, or a diagnostic without one
+                continue
+            assert response.status_code == 200, (url, response.get_data(as_text=True)[:300])
+            assert route in schemas(), f"the {route} route answers a payload without a contract (tb_diag/plugin/schemas)"
+            assert_matches_contract(route, json.loads(response.get_data(as_text=True)))
+            answered.add(route)
+    # The demo's runs exercise every contract there is.
+    assert answered | {"runs"} == set(routes())
+
+
+def test_a_payload_that_breaks_its_contract_is_told_apart(client):
+    """The check above can fail: a wrong type, a missing field and an unknown field are each caught."""
+    from payload_contracts import as_sent, contract_errors
+
+    data = as_sent(get_json(client, f"{PREFIX}/input?run=starved/train"))
+    assert contract_errors("input", data) == []
+    assert contract_errors("input", {**data, "steps": ["1"]}) == ["steps.0: '1' is not of type 'integer'"]
+    assert any("'warnings' is a required property" in e for e in contract_errors("input", {k: v for k, v in data.items() if k != "warnings"}))
+    assert any("Additional properties" in e for e in contract_errors("input", {**data, "extra": 1}))
+    # A NaN is sent as TensorBoard's string, and only a field defined as a number takes it.
+    assert contract_errors("input", {**data, "wait_s": ["NaN", "Infinity"]}) == []
+    assert contract_errors("input", {**data, "run": float("nan")}) != []
 
 
 def test_report_holds_findings_with_remedies(client):

@@ -15,7 +15,7 @@ from tb_diag import schema, vocabulary
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 
 
-def test_the_tabs_typescript_vocabulary_is_generated_from_the_python_one():
+def test_the_tabs_and_the_schemas_vocabularies_are_generated_from_the_python_one():
     assert vocabulary.main(["--check", "--root", REPO]) == 0, "run `python -m tb_diag.vocabulary`"
 
 
@@ -26,7 +26,24 @@ def test_the_check_fails_on_a_hand_edited_or_missing_typescript_file(tmp_path, c
     generated = tmp_path / vocabulary.TYPESCRIPT_PATH
     generated.write_text(generated.read_text().replace('"update"', '"updated"'))
     assert vocabulary.main(["--check", "--root", str(tmp_path)]) == 1
-    assert "out of date" in capsys.readouterr().err
+    assert "vocabulary.ts is out of date" in capsys.readouterr().err
+    # The payload contracts' copy too.
+    assert vocabulary.main(["--root", str(tmp_path)]) == 0
+    schema_copy = tmp_path / vocabulary.SCHEMA_PATH
+    schema_copy.write_text(schema_copy.read_text().replace('"backward"', '"backwards"'))
+    assert vocabulary.main(["--check", "--root", str(tmp_path)]) == 1
+    assert "vocabulary.schema.json is out of date" in capsys.readouterr().err
+
+
+def test_the_schemas_vocabulary_holds_every_served_word_and_unknown():
+    import json
+
+    definitions = json.loads(vocabulary.json_schema())["$defs"]
+    assert definitions["nan_phase"]["enum"] == [*vocabulary.NAN_PHASES, "unknown"]
+    assert definitions["nan_action"]["enum"] == [*vocabulary.NAN_ACTIONS, "unknown"]
+    assert definitions["severity"]["enum"] == ["error", "warning", "info"]
+    assert definitions["health_status"]["enum"] == ["error", "warning", "info", "ok"]
+    assert definitions["matrix_encoding"]["const"] == vocabulary.MATRIX_ENCODING
 
 
 def test_the_typescript_file_holds_every_word_with_its_value():

@@ -1,7 +1,7 @@
 /** The layers × steps matrices of `GET gradients`, and their base64 float32 wire format. */
 
 import { NOT_SAMPLED } from "./generated/vocabulary";
-import { ApiError, type MaybeNumber, asString } from "./decode";
+import { ApiError, type MaybeNumber } from "./decode";
 
 /**
  * One metric of `GET gradients`: a value per layer and step, layer-major in one flat typed array
@@ -52,8 +52,8 @@ export class LayerStepMatrix {
  * log dir): it must be valid base64 of exactly `layers × steps` floats. In a sampled metric
  * (`sampled`) the value -1 means "not sampled" and becomes a missing cell.
  */
-export function decodeFloat32Matrix(value: unknown, field: string, layerCount: number, stepCount: number, sampled: boolean): LayerStepMatrix {
-  const bytes = decodeBase64(asString(value, field), field);
+export function decodeFloat32Matrix(value: string, field: string, layerCount: number, stepCount: number, sampled: boolean): LayerStepMatrix {
+  const bytes = decodeBase64(value, field);
   const cells = layerCount * stepCount;
   if (bytes.length !== cells * 4) {
     throw new ApiError(

@@ -21,7 +21,7 @@ const body = { run: "<img src=x>", steps: [1, 11], band_quantiles: quantiles, ca
 
 describe("decodeActivations", () => {
   it("keeps names as text, NaN as a number and missing statistics as null", () => {
-    const data = decodeActivations(body);
+    const data = decodeActivations(structuredClone(body));
     expect(data.run).toBe("<img src=x>");
     expect(data.calls[0].kind).toBe("input");
     expect(data.calls[1].mean[1]).toBeNaN();
@@ -36,7 +36,7 @@ describe("decodeActivations", () => {
 
 describe("distribution bands", () => {
   it("pairs symmetric quantiles outermost first and keeps the middle as the median", () => {
-    const { bands, median } = distributionBands([1, 11], quantiles, decodeActivations(body).calls[1].bands);
+    const { bands, median } = distributionBands([1, 11], quantiles, decodeActivations(structuredClone(body)).calls[1].bands);
     expect(bands.map((b) => b.name)).toEqual(["min–max", "7%–93%", "16%–84%", "31%–69%"]);
     expect(bands[0].points[0]).toEqual([1, 0, 8]);
     expect(bands[3].points[0]).toEqual([1, 3, 5]);
@@ -44,7 +44,7 @@ describe("distribution bands", () => {
   });
 
   it("stacks each band as lower + (upper - lower) so the area fills between the quantiles", () => {
-    const option = distributionChartOption([1, 11], quantiles, decodeActivations(body).calls[1].bands) as {
+    const option = distributionChartOption([1, 11], quantiles, decodeActivations(structuredClone(body)).calls[1].bands) as {
       series: Array<{ stack?: string; stackStrategy?: string; data: unknown[] }>;
     };
     expect(option.series[0].stack).toBe(option.series[1].stack);
@@ -66,7 +66,7 @@ describe("activations table helpers", () => {
   });
 
   it("shows the first flagged call first, else the first layer (not the input)", () => {
-    const calls = decodeActivations(body).calls;
+    const calls = decodeActivations(structuredClone(body)).calls;
     expect(defaultCall(calls)?.name).toBe("dense_1");
     expect(defaultCall(calls.slice(0, 2))?.name).toBe("dense");
   });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 
-import { ApiError, decodeNumber } from "../src/decode";
+import { ApiError } from "../src/decode";
 import { DiagnosticsApi, decodeReport, decodeRuns } from "../src/api";
 import { LayerStepMatrix } from "../src/layer_step_matrix";
 import { decodeGradients, fetchGradients } from "../src/panels/gradients/data";
@@ -23,9 +23,16 @@ describe("decoding non-finite values", () => {
     expect(decodeGradients(binaryBody({ layers: ["NaN", "head"] })).layers).toEqual(["NaN", "head"]);
   });
 
-  it("rejects other strings where a number belongs", () => {
-    expect(() => decodeNumber("nan", "x")).toThrow(ApiError);
-    expect(() => decodeGradients(binaryBody({ steps: [10, "20", 30] }))).toThrow(/steps\[1\]/);
+  it("rejects other strings where a number belongs, naming the field and the value", () => {
+    expect(() => decodeGradients(binaryBody({ global_norm: [0.5, "nan", 1] }))).toThrow(ApiError);
+    expect(() => decodeGradients(binaryBody({ global_norm: [0.5, "nan", 1] }))).toThrow(/global_norm\[1\] is "nan", but must be number/);
+    expect(() => decodeGradients(binaryBody({ steps: [10, "20", 30] }))).toThrow(/steps\[1\] is "20", but must be integer/);
+  });
+
+  it("tells a payload that is already checked from a new one: its NaN is no JSON number", () => {
+    const body = binaryBody();
+    decodeGradients(body);
+    expect(() => decodeGradients(body)).toThrow(/global_norm\[1\]/);
   });
 
   it("decodes report statistics and findings with null step and layer", () => {
@@ -35,23 +42,34 @@ describe("decoding non-finite values", () => {
       layers: ["dense"],
       gradients: { dense: { last: "NaN", min: 0.1, max: "Infinity" } },
       overview: [],
-      findings: [{ id: "f", severity: "warning", step: null, layer: null, title: "t", detail: "d", remedy: "r" }],
+      findings: [{ id: "f", severity: "warning", step: null, layer: null, title: "t", detail: "d", remedy: "r", diagnostic: "gradients", caused_by: null }],
       warnings: ["w"],
     });
-    expect(report.gradients.dense.last).toBeNaN();
-    expect(report.gradients.dense.max).toBe(Number.POSITIVE_INFINITY);
+    expect(report.gradients?.dense?.last).toBeNaN();
+    expect(report.gradients?.dense?.max).toBe(Number.POSITIVE_INFINITY);
     expect(report.findings[0]).toMatchObject({ step: null, layer: null, severity: "warning" });
     expect(report.warnings).toEqual(["w"]);
   });
 
-  it("reads a null gradients summary (a run recorded without the gradients probe) as no layers", () => {
+  it("reads a null gradients summary (a run recorded without the gradients probe)", () => {
     const report = decodeReport({ run: "r", steps: 3, layers: [], gradients: null, overview: [], findings: [], warnings: [] });
-    expect(report.gradients).toEqual({});
+    expect(report.gradients).toBeNull();
   });
 
-  it("rejects an unknown severity", () => {
-    const finding = { id: "f", severity: "fatal", step: 1, layer: "l", title: "t", detail: "d", remedy: "r" };
-    expect(() => decodeReport({ run: "r", steps: 1, layers: [], overview: [], findings: [finding], warnings: [] })).toThrow(/severity/);
+  it("keeps the report's other entries (each diagnostic's summary) as they came", () => {
+    const report = decodeReport({ run: "r", steps: 3, layers: [], gradients: null, overview: [], findings: [], warnings: [], input: { verdict: "not" } });
+    expect((report as Record<string, unknown>).input).toEqual({ verdict: "not" });
+  });
+
+  it("rejects an unknown severity, naming the allowed ones", () => {
+    const finding = { id: "f", severity: "fatal", step: 1, layer: "l", title: "t", detail: "d", remedy: "r", diagnostic: "gradients", caused_by: null };
+    expect(() => decodeReport({ run: "r", steps: 1, layers: [], gradients: null, overview: [], findings: [finding], warnings: [] })).toThrow(
+      /findings\[0\]\.severity is "fatal", but must be equal to one of the allowed values \(\["error","warning","info"\]\)/,
+    );
+  });
+
+  it("rejects a field the contract does not name: the tab and its server come together", () => {
+    expect(() => decodeGradients(binaryBody({ extra: 1 }))).toThrow(/must NOT have additional properties \("extra"\)/);
   });
 
   it("decodes the run list", () => {
@@ -138,9 +156,9 @@ describe("decoding the binary gradients format", () => {
   });
 
   it("rejects a matrix whose size is not layers × steps floats", () => {
-    const short = binaryBody({ weight_norm: float32Base64([1, 2, 3, 4, 5]) });
-    expect(() => decodeGradients(short)).toThrow(ApiError);
-    expect(() => decodeGradients(short)).toThrow("weight_norm holds 20 bytes, but 2 layers × 3 steps of float32 take 24.");
+    const short = (): Record<string, unknown> => binaryBody({ weight_norm: float32Base64([1, 2, 3, 4, 5]) });
+    expect(() => decodeGradients(short())).toThrow(ApiError);
+    expect(() => decodeGradients(short())).toThrow("weight_norm holds 20 bytes, but 2 layers × 3 steps of float32 take 24.");
     expect(() => decodeGradients(binaryBody({ steps: [10, 20] }))).toThrow(/grad_norm holds 24 bytes.*take 16/);
     expect(() => decodeGradients(binaryBody({ grad_norm: "" }))).toThrow(/grad_norm holds 0 bytes/);
   });
@@ -149,12 +167,14 @@ describe("decoding the binary gradients format", () => {
     for (const text of ["@@@@", "AAAA=AAA", "AAAA\u0000AAA", "ÿÿÿÿ"]) {
       expect(() => decodeGradients(binaryBody({ update_ratio: text }))).toThrow("Unexpected response: update_ratio is not valid base64.");
     }
-    expect(() => decodeGradients(binaryBody({ grad_norm: [[1, 2, 3]] }))).toThrow(/grad_norm is not text/);
+    expect(() => decodeGradients(binaryBody({ grad_norm: [[1, 2, 3]] }))).toThrow(/grad_norm is \[\[1,2,3\]\], but must be string/);
   });
 
-  it("names an encoding it does not read, or a missing one (the JSON matrices of early servers)", () => {
-    expect(() => decodeGradients(binaryBody({ encoding: "float16-base64" }))).toThrow(/encoding "float16-base64"/);
-    expect(() => decodeGradients(binaryBody({ encoding: undefined }))).toThrow(/encoding undefined/);
+  it("names an encoding it does not read, or a missing one", () => {
+    expect(() => decodeGradients(binaryBody({ encoding: "float16-base64" }))).toThrow(
+      /encoding is "float16-base64", but must be equal to constant \("float32-base64"\)/,
+    );
+    expect(() => decodeGradients(binaryBody({ encoding: undefined }))).toThrow(/must have required property 'encoding'/);
   });
 
   it("uses Uint8Array.fromBase64 where the browser has it, strictly", () => {

@@ -4,7 +4,7 @@ import { decodeEnvironment } from "../src/panels/environment/data";
 import { differingFields, environmentDifferences, fieldOrder } from "../src/panels/environment/panel";
 
 const card = (run: string, optimizer: string, extra: Array<{ field: string; value: string }> = []) =>
-  decodeEnvironment({ run, fields: [{ field: "keras", value: '"3.15.1"' }, { field: "optimizer", value: optimizer }, ...extra], model_layers: [], warnings: [] });
+  decodeEnvironment({ run, fields: [{ field: "keras", value: '"3.15.1"' }, { field: "optimizer", value: optimizer }, ...extra], model_layers: [], not_reproducible: null, reproducibility_remedy: "", warnings: [] });
 
 describe("environment comparison", () => {
   it("flags only the fields whose values differ", () => {

@@ -13,27 +13,29 @@ const body = {
   traces: [{ fit_index: 1, step: 1, epoch: 0, sampled: true, signature: "(32, 8) float32" }],
   gpu: null,
   gpu_unavailable: "no GPU is visible to TensorFlow",
+  process_fits: [{ fit_index: 1, host_rss_bytes: 2 ** 30, live_models: 1 }],
   fragmentation: [],
+  profile_skipped: null,
   warnings: [],
 };
 
 describe("memory", () => {
   it("decodes a run without GPU and keeps the reason", () => {
-    const data = decodeMemory(body);
+    const data = decodeMemory(structuredClone(body));
     expect(data.gpu).toBeNull();
     expect(data.gpu_unavailable).toBe("no GPU is visible to TensorFlow");
     expect(data.host_rss_bytes[3]).toBeNaN();
     expect(data.fits[1].rss_last_bytes).toBeNull();
     expect(data.traces[0].signature).toBe("(32, 8) float32");
     expect(data.fragmentation).toEqual([]);
-    expect(() => decodeMemory({ ...body, fragmentation: undefined })).toThrow(/fragmentation is not a list/);
-    const withWindow = decodeMemory({ ...body, fragmentation: [{ step: 15, allocator: "<b>cpu</b>", events: 40, fragmentation_median: 0.2,
+    expect(() => decodeMemory({ ...structuredClone(body), fragmentation: undefined })).toThrow(/must have required property 'fragmentation'/);
+    const withWindow = decodeMemory({ ...structuredClone(body), fragmentation: [{ step: 15, allocator: "<b>cpu</b>", events: 40, fragmentation_median: 0.2,
       fragmentation_max: 0.5, bytes_in_use_max: 1024, peak_bytes_in_use: 2048 }], profile_skipped: null });
     expect(withWindow.fragmentation[0].allocator).toBe("<b>cpu</b>");
   });
 
   it("splits the host series into one line per fit", () => {
-    const data = decodeMemory(body);
+    const data = decodeMemory(structuredClone(body));
     const lines = seriesPerFit(data.steps, data.host_rss_bytes, data.fits);
     expect(lines.map((l) => l.name)).toEqual(["fit 1", "fit 2"]);
     expect(lines[0].points.map(([s]) => s)).toEqual([100, 200]);

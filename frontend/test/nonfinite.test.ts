@@ -91,11 +91,11 @@ beforeEach(() => {
 });
 
 describe("decodeNonfinite", () => {
-  it("turns TensorBoard's NaN/Infinity strings into numbers, keeps names and maps unknown phases", () => {
+  it("turns TensorBoard's NaN/Infinity strings into numbers, keeps names and the server's unknown phase", () => {
     const data = decodeNonfinite(
       body(forwardEvent({ loss: "NaN", inputs: [{ name: "NaN", nan: 0, posinf: 0, neginf: 0, max_abs: "Infinity" }] }), {
-        loss_scale: lossScale,
-        bad_steps: [{ step: 6, phase: "sideways", action: "shrugged" }],
+        loss_scale: structuredClone(lossScale),
+        bad_steps: [{ step: 6, phase: "unknown", action: "unknown" }],
       }),
     );
     expect(data.event?.loss).toBeNaN();
@@ -109,7 +109,13 @@ describe("decodeNonfinite", () => {
   it("names the field of a malformed value", () => {
     const broken = forwardEvent({ calls: [{ name: "d1", layer: "d1", in: FINITE, out: { ...FINITE, nan: "many" } }] });
     expect(() => decodeNonfinite(body(broken))).toThrow(ApiError);
-    expect(() => decodeNonfinite(body(broken))).toThrow(/event.calls\[0\].out.nan/);
+    expect(() => decodeNonfinite(body(broken))).toThrow(/event.calls\[0\].out.nan is "many", but must be integer/);
+  });
+
+  it("rejects a phase the server would have sent as unknown", () => {
+    expect(() => decodeNonfinite(body(forwardEvent(), { bad_steps: [{ step: 6, phase: "sideways", action: "stopped" }] }))).toThrow(
+      /bad_steps\[0\]\.phase is "sideways", but must be equal to one of the allowed values/,
+    );
   });
 });
 
@@ -205,7 +211,7 @@ describe("run block", () => {
   });
 
   it("no event but a loss scale: says no NaN/Inf was recorded and leaves room for the chart", () => {
-    const { block, lossScaleChart } = renderNonfiniteRun(decodeNonfinite(body(null, { bad_steps: [], bad_step_count: 0, loss_scale: lossScale })));
+    const { block, lossScaleChart } = renderNonfiniteRun(decodeNonfinite(body(null, { bad_steps: [], bad_step_count: 0, loss_scale: structuredClone(lossScale) })));
     const head = block.querySelector('[data-testid="nonfinite-headline"]')!;
     expect(head.textContent).toBe("No NaN/Inf was recorded in this run.");
     expect(head.getAttribute("data-phase")).toBe("none");
@@ -279,7 +285,7 @@ describe("contamination path helpers", () => {
 
 describe("loss-scale chart", () => {
   it("draws the scale on a log axis with the overflowed steps as marks on the line", () => {
-    const data = decodeNonfinite(body(null, { loss_scale: lossScale })).loss_scale!;
+    const data = decodeNonfinite(body(null, { loss_scale: structuredClone(lossScale) })).loss_scale!;
     const [scale, overflow] = lossScaleSeries("r", data);
     expect(scale.points).toEqual([[1, 32768], [2, 16384], [3, null], [4, 8192]]);
     expect(overflow.points).toEqual([[1, null], [2, 16384], [3, null], [4, null]]);

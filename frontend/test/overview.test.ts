@@ -119,12 +119,13 @@ beforeEach(() => {
 });
 
 describe("report decoding", () => {
-  it("decodes the health summary and each finding's diagnostic and cause (null when it has none)", () => {
+  it("decodes the health summary and each finding's diagnostic and cause (null for a root cause)", () => {
     const body = {
       run: "r",
       steps: 10,
       layers: [],
-      overview: [{ diagnostic: "gradients", label: "gradients", status: "ok", text: "largest norm 3.2", findings: 0 }],
+      gradients: null,
+      overview: [{ diagnostic: "gradients", label: "gradients", status: "ok", text: "largest norm 3.2", findings: 0, root_causes: 0 }],
       findings: [{ id: "f", severity: "info", step: null, layer: null, title: "t", detail: "d", remedy: "r", diagnostic: "input", caused_by: null }],
       warnings: [],
     };
@@ -132,9 +133,9 @@ describe("report decoding", () => {
     expect(decoded.overview).toEqual(body.overview);
     expect(decoded.findings[0].diagnostic).toBe("input");
     expect(decoded.findings[0].caused_by).toBeNull();
-    expect(decodeReport({ ...body, findings: [{ ...body.findings[0], diagnostic: null }] }).findings[0].diagnostic).toBeNull();
-    expect(() => decodeReport({ ...body, overview: undefined })).toThrow(/overview is not a list/);
-    expect(() => decodeReport({ ...body, warnings: undefined })).toThrow(/warnings is not a list/);
+    expect(() => decodeReport({ ...body, findings: [{ ...body.findings[0], diagnostic: null }] })).toThrow(/findings\[0\]\.diagnostic is null/);
+    expect(() => decodeReport({ ...body, overview: undefined })).toThrow(/must have required property 'overview'/);
+    expect(() => decodeReport({ ...body, warnings: "none" })).toThrow(/warnings is "none", but must be array/);
     expect(decodeReport({ ...body, findings: [{ ...body.findings[0], caused_by: "exploding_gradients" }] }).findings[0].caused_by).toBe(
       "exploding_gradients",
     );
@@ -146,9 +147,9 @@ describe("report decoding", () => {
 describe("run card", () => {
   it("shows the run, its steps and one health line per overview line, in order, with a named status badge", () => {
     const lines: RunReport["overview"] = [
-      { diagnostic: "nonfinite", label: "NaN/Inf", status: "error", text: "first at step 41", findings: 1 },
-      { diagnostic: "input", label: "input", status: "warning", text: "waits 40% of the step", findings: 1 },
-      { diagnostic: "gradients", label: "gradients", status: "ok", text: "largest norm 3.2 in 'dense'", findings: 0 },
+      { diagnostic: "nonfinite", label: "NaN/Inf", status: "error", text: "first at step 41", findings: 1, root_causes: 1 },
+      { diagnostic: "input", label: "input", status: "warning", text: "waits 40% of the step", findings: 1, root_causes: 1 },
+      { diagnostic: "gradients", label: "gradients", status: "ok", text: "largest norm 3.2 in 'dense'", findings: 0, root_causes: 0 },
     ];
     const container = overview([{ info: info("a", ["gradients", "nonfinite"]), report: report("a", [], lines) }]);
     const card = container.querySelector('[data-testid="overview-run"][data-run="a"]') as HTMLElement;
@@ -175,7 +176,7 @@ describe("run card", () => {
     const section = panelSection("gradients");
     const scrolled = vi.fn();
     section.scrollIntoView = scrolled;
-    const lines: RunReport["overview"] = [{ diagnostic: "gradients", label: "gradients", status: "ok", text: "", findings: 0 }];
+    const lines: RunReport["overview"] = [{ diagnostic: "gradients", label: "gradients", status: "ok", text: "", findings: 0, root_causes: 0 }];
     const container = overview([{ info: info("a"), report: report("a", [], lines) }]);
     (container.querySelector('[data-testid="overview-line-link"]') as HTMLButtonElement).click();
     expect(scrolled).toHaveBeenCalledTimes(1);
@@ -242,7 +243,7 @@ describe("run card", () => {
 
   it("names a finding's diagnostic by its overview label", () => {
     expect(findingWhere({ layer: null, step: 41 }, "NaN/Inf")).toBe("NaN/Inf · step 41");
-    const lines: RunReport["overview"] = [{ diagnostic: "nonfinite", label: "NaN/Inf", status: "error", text: "", findings: 1 }];
+    const lines: RunReport["overview"] = [{ diagnostic: "nonfinite", label: "NaN/Inf", status: "error", text: "", findings: 1, root_causes: 1 }];
     const container = overview([{ info: info("a"), report: report("a", [finding("nan", "error", { diagnostic: "nonfinite", step: 41 })], lines) }]);
     expect(container.querySelector('[data-testid="overview-finding-link"]')?.textContent).toBe("NaN/Inf · step 41");
   });
@@ -507,7 +508,7 @@ describe("hostile names", () => {
   it("stay literal text in cards, findings, links, matrix and chart series", async () => {
     panelSection("gradients").scrollIntoView = () => undefined;
     const hostileFinding = finding(HOSTILE, "error", { title: HOSTILE, detail: HOSTILE, remedy: HOSTILE, layer: HOSTILE, step: 3 });
-    const lines: RunReport["overview"] = [{ diagnostic: "gradients", label: HOSTILE, status: "error", text: HOSTILE, findings: 1 }];
+    const lines: RunReport["overview"] = [{ diagnostic: "gradients", label: HOSTILE, status: "error", text: HOSTILE, findings: 1, root_causes: 1 }];
     const container = overview(
       [
         { info: info(HOSTILE), report: report(HOSTILE, [hostileFinding], lines) },

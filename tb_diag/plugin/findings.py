@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from tb_diag.vocabulary import SEVERITIES
+
 Severity = Literal["info", "warning", "error"]
-SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
+# Worst first, as tb_diag.vocabulary lists them.
+SEVERITY_ORDER: dict[str, int] = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,6 +11,7 @@ from tb_diag.plugin import causes
 from tb_diag.plugin.diagnostics import DIAGNOSTICS
 from tb_diag.plugin.findings import Finding, sort_findings
 from tb_diag.plugin.run_data import RunData, derived
+from tb_diag.vocabulary import HEALTHY_STATUS, SEVERITIES
 
 REPORT_SCHEMA = 1
 
@@ -48,7 +49,7 @@ def _run_report(run: RunData) -> dict[str, Any]:
         text = diagnostic.headline(run, summary)
         if text is None and not found:
             continue
-        worst = sort_findings(found)[0].severity if found else "ok"
+        worst = sort_findings(found)[0].severity if found else HEALTHY_STATUS
         overview.append({
             "diagnostic": diagnostic.name, "label": diagnostic.label, "status": worst, "text": text or "",
             "findings": len(found), "root_causes": len(causes.root_causes(found)),
@@ -61,7 +62,7 @@ def _run_report(run: RunData) -> dict[str, Any]:
 
 
 # Health lines, worst first; "ok" (no finding) last.
-STATUS_ORDER = {"error": 0, "warning": 1, "info": 2, "ok": 3}
+STATUS_ORDER = {status: rank for rank, status in enumerate((*SEVERITIES, HEALTHY_STATUS))}
 
 
 def report_document(runs: list[RunData]) -> dict[str, Any]:

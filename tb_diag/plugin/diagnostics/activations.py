@@ -14,6 +14,8 @@ from tb_diag.plugin.run_data import RunData
 FAMILY = schema.ACTIVATIONS
 _M = {name: i for i, name in enumerate(FAMILY.metrics)}
 _HIST = slice(_M["hist_0"], _M["hist_0"] + schema.HISTOGRAM_BINS)
+# What a row of the panel is: a layer call, or a model input (anything else in the log reads as a layer).
+CALL_KINDS = ("layer", "input")
 
 # Rules judge the most recent quarter of the samples (at least one sample).
 RECENT_SHARE = 0.25
@@ -111,8 +113,9 @@ def _call_info(run: RunData, calls: list[str]) -> list[dict]:
     for name in calls:
         entry = known.get(name, {})
         text = {key: entry.get(key) if isinstance(entry.get(key), str) else default
-                for key, default in (("layer", name), ("activation", "other"), ("kind", "layer"))}
-        info.append({"name": name, **text})
+                for key, default in (("layer", name), ("activation", "other"))}
+        kind = entry.get("kind") if entry.get("kind") in CALL_KINDS else "layer"
+        info.append({"name": name, **text, "kind": kind})
     return info
 
 
