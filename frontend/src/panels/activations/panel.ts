@@ -13,8 +13,9 @@ import type { MaybeNumber } from "../../decode";
 import { distributionChartOption, sparklinePoints } from "../../charts/distribution";
 import { formatNumber } from "../../charts/format";
 import { mountChart } from "../../charts/mount_chart";
-import { createElement, createNote, errorMessage } from "../../dom";
+import { createElement, createNote } from "../../dom";
 import { onFocusRequest } from "../../focus";
+import { loadEachRun } from "../load_runs";
 import type { Panel, PanelContext, RunSelection } from "../registry";
 
 /** Registry entry of the Activations panel. */
@@ -30,15 +31,9 @@ const SPARK_WIDTH = 96;
 const SPARK_HEIGHT = 18;
 
 async function renderActivationsPanel(container: HTMLElement, runs: RunSelection[], context: PanelContext): Promise<void> {
-  const loading = createNote("Loading activation statistics…");
-  container.appendChild(loading);
-  const results = await Promise.allSettled(runs.map((run) => fetchActivations(context.api, run.run, context.signal)));
-  if (context.signal.aborted) return;
-  loading.remove();
-  results.forEach((result, i) => {
-    if (result.status === "rejected") container.appendChild(createNote(`${runs[i].run}: ${errorMessage(result.reason)}`, "error"));
-    else renderRun(container, result.value, context.signal);
-  });
+  await loadEachRun(container, runs, context, "Loading activation statistics…", fetchActivations, (data) =>
+    renderRun(container, data, context.signal),
+  );
 }
 
 /** The call a finding's `layer` names: the call of that name, else the first call of that layer. */

@@ -9,6 +9,7 @@ import { type EnvironmentData, fetchEnvironment } from "./data";
 import type { RunInfo } from "../../api";
 import { createElement, createNote, errorMessage } from "../../dom";
 import { openPanel } from "../../focus";
+import { loadEachRun } from "../load_runs";
 import type { Panel, PanelContext, RunSelection } from "../registry";
 
 /** Registry entry of the Environment panel. */
@@ -63,17 +64,8 @@ export function environmentDifferences(cards: readonly EnvironmentData[]): { com
 }
 
 async function renderEnvironmentPanel(container: HTMLElement, runs: RunSelection[], context: PanelContext): Promise<void> {
-  const loading = createNote("Loading environments…");
-  container.appendChild(loading);
-  const results = await Promise.allSettled(runs.map((run) => fetchEnvironment(context.api, run.run, context.signal)));
-  if (context.signal.aborted) return;
-  loading.remove();
-  const cards: EnvironmentData[] = [];
-  results.forEach((result, i) => {
-    if (result.status === "fulfilled") cards.push(result.value);
-    else container.appendChild(createNote(`${runs[i].run}: ${errorMessage(result.reason)}`, "error"));
-  });
-  if (cards.length === 0) return;
+  const cards = await loadEachRun(container, runs, context, "Loading environments…", fetchEnvironment);
+  if (cards === null || cards.length === 0) return;
   const differing = cards.length > 1 ? differingFields(cards) : new Set<string>();
   if (cards.length > 1) {
     container.appendChild(

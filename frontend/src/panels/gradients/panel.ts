@@ -26,8 +26,9 @@ import {
   hasSampledValues,
   layerUnion,
 } from "../../charts/series";
-import { createElement, createNote, errorMessage } from "../../dom";
+import { createElement, createNote } from "../../dom";
 import { onFocusRequest } from "../../focus";
+import { loadEachRun } from "../load_runs";
 import type { Panel, PanelContext, RunSelection } from "../registry";
 
 /** Registry entry of the Gradients panel. */
@@ -40,17 +41,8 @@ export const gradientsPanel: Panel = {
 };
 
 async function renderGradientsPanel(container: HTMLElement, runs: RunSelection[], context: PanelContext): Promise<void> {
-  const loading = createNote("Loading gradients…");
-  container.appendChild(loading);
-  const results = await Promise.allSettled(runs.map((run) => fetchGradients(context.api, run.run, context.signal)));
-  if (context.signal.aborted) return;
-  loading.remove();
-
-  const loaded: GradientsData[] = [];
-  results.forEach((result, i) => {
-    if (result.status === "fulfilled") loaded.push(result.value);
-    else container.appendChild(createNote(`${runs[i].run}: ${errorMessage(result.reason)}`, "error"));
-  });
+  const loaded = await loadEachRun(container, runs, context, "Loading gradients…", fetchGradients);
+  if (loaded === null) return;
   for (const data of loaded) {
     for (const warning of data.warnings) container.appendChild(createNote(`${data.run}: ${warning}`, "warning"));
     if (data.downsampled) {
@@ -262,17 +254,8 @@ async function compareNorms(
     if (!withGradients.includes(run)) block.appendChild(createNote(`${run.run}: no gradient norms recorded.`));
   }
   if (withGradients.length === 0) return;
-  const loading = createNote("Loading gradient norms…");
-  block.appendChild(loading);
-  const results = await Promise.allSettled(withGradients.map((run) => fetchGradients(context.api, run.run, context.signal)));
-  if (context.signal.aborted) return;
-  loading.remove();
-  const loaded: GradientsData[] = [];
-  results.forEach((result, i) => {
-    if (result.status === "fulfilled") loaded.push(result.value);
-    else block.appendChild(createNote(`${withGradients[i].run}: ${errorMessage(result.reason)}`, "error"));
-  });
-  if (loaded.length === 0) return;
+  const loaded = await loadEachRun(block, [...withGradients], context, "Loading gradient norms…", fetchGradients);
+  if (loaded === null || loaded.length === 0) return;
 
   const chartElement = createElement("div", {
     className: "tbd-chart tbd-chart-line",

@@ -11,7 +11,8 @@
 import { type InputData, fetchInput } from "./data";
 import { mountChart } from "../../charts/mount_chart";
 import { formatMs, stepTimeAxisMax, stepTimeChartOption, stepTimeHistogramOption, verdictSentence } from "../../charts/step_time";
-import { createElement, createNote, errorMessage } from "../../dom";
+import { createElement, createNote } from "../../dom";
+import { loadEachRun } from "../load_runs";
 import type { Panel, PanelContext, RunSelection } from "../registry";
 
 /** Registry entry of the Input panel. */
@@ -23,18 +24,7 @@ export const inputPanel: Panel = {
 };
 
 async function renderInputPanel(container: HTMLElement, runs: RunSelection[], context: PanelContext): Promise<void> {
-  const loading = createNote("Loading step times…");
-  container.appendChild(loading);
-  const results = await Promise.allSettled(runs.map((run) => fetchInput(context.api, run.run, context.signal)));
-  if (context.signal.aborted) return;
-  loading.remove();
-  results.forEach((result, i) => {
-    if (result.status === "rejected") {
-      container.appendChild(createNote(`${runs[i].run}: ${errorMessage(result.reason)}`, "error"));
-      return;
-    }
-    renderRun(container, result.value, context.signal);
-  });
+  await loadEachRun(container, runs, context, "Loading step times…", fetchInput, (data) => renderRun(container, data, context.signal));
 }
 
 function renderRun(container: HTMLElement, data: InputData, signal: AbortSignal): void {

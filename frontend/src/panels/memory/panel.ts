@@ -6,7 +6,8 @@
 import { type GpuFigures, type MemoryData, fetchMemory } from "./data";
 import { bytesChartOption, formatBytes, seriesPerFit, type StepMarker } from "../../charts/memory";
 import { mountChart } from "../../charts/mount_chart";
-import { createElement, createNote, errorMessage } from "../../dom";
+import { createElement, createNote } from "../../dom";
+import { loadEachRun } from "../load_runs";
 import type { Panel, PanelContext, RunSelection } from "../registry";
 
 /** Registry entry of the Memory panel. */
@@ -18,15 +19,7 @@ export const memoryPanel: Panel = {
 };
 
 async function renderMemoryPanel(container: HTMLElement, runs: RunSelection[], context: PanelContext): Promise<void> {
-  const loading = createNote("Loading memory figures…");
-  container.appendChild(loading);
-  const results = await Promise.allSettled(runs.map((run) => fetchMemory(context.api, run.run, context.signal)));
-  if (context.signal.aborted) return;
-  loading.remove();
-  results.forEach((result, i) => {
-    if (result.status === "rejected") container.appendChild(createNote(`${runs[i].run}: ${errorMessage(result.reason)}`, "error"));
-    else renderRun(container, result.value, context.signal);
-  });
+  await loadEachRun(container, runs, context, "Loading memory figures…", fetchMemory, (data) => renderRun(container, data, context.signal));
 }
 
 function table(header: string[], rows: string[][], testId: string): HTMLElement {

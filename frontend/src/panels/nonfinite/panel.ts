@@ -28,7 +28,8 @@ import { formatNumber } from "../../charts/format";
 import { formatScale, lossScaleChartOption } from "../../charts/loss_scale";
 import { mountChart } from "../../charts/mount_chart";
 import { UNHELD_UPDATE_CAUSES } from "../../generated/vocabulary";
-import { createElement, createNote, errorMessage } from "../../dom";
+import { createElement, createNote } from "../../dom";
+import { loadEachRun } from "../load_runs";
 import type { Panel, PanelContext, RunSelection } from "../registry";
 
 /** Registry entry of the NaN panel; runs with only a loss scale (mixed precision, no NaN) get it too. */
@@ -338,25 +339,16 @@ export function statsTable(event: NonfiniteEvent): StatsTable {
 }
 
 async function renderNonfinitePanel(container: HTMLElement, runs: RunSelection[], context: PanelContext): Promise<void> {
-  const loading = createNote("Loading NaN/Inf records…");
-  container.appendChild(loading);
-  const results = await Promise.allSettled(runs.map((run) => fetchNonfinite(context.api, run.run, context.signal)));
-  if (context.signal.aborted) return;
-  loading.remove();
-  results.forEach((result, i) => {
-    if (result.status === "rejected") {
-      container.appendChild(createNote(`${runs[i].run}: ${errorMessage(result.reason)}`, "error"));
-      return;
-    }
-    const view = renderNonfiniteRun(result.value);
+  await loadEachRun(container, runs, context, "Loading NaN/Inf records…", fetchNonfinite, (data) => {
+    const view = renderNonfiniteRun(data);
     // Attached before the chart is created: ECharts sizes itself from the element.
     container.appendChild(view.block);
-    if (view.lossScaleChart !== null && result.value.loss_scale !== null) {
+    if (view.lossScaleChart !== null && data.loss_scale !== null) {
       const element = view.lossScaleChart;
       const chart = mountChart(element, context.signal);
       // Test hook: the browser test waits for this attribute, set once the line is drawn.
       chart.on("finished", () => element.setAttribute("data-drawn", "true"));
-      chart.setOption(lossScaleChartOption(result.value.run, result.value.loss_scale));
+      chart.setOption(lossScaleChartOption(data.run, data.loss_scale));
     }
   });
 }
