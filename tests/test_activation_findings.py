@@ -110,4 +110,6 @@ def test_any_recorded_values_give_findings_a_report_and_a_payload(rows):
     run = run_with(calls, rows)
     activations.find(run)
     json_safe(run_report(run))
-    assert_matches_contract("activations", activations.panel_payload(run, 10))
+    payload = activations.panel_payload(run, 10)
+    if payload is not None:  # None: nothing recorded, the route answers 404
+        assert_matches_contract("activations", payload)
