@@ -23,13 +23,18 @@ demo: python-deps frontend
 	$(PYTHON) demo/train_demo.py --logdir $(LOGDIR)
 	$(PYTHON) -m tensorboard.main --logdir $(LOGDIR) --host $(HOST) --port $(PORT)
 
+# The Python tests run in TEST_WORKERS processes (pytest-xdist); the tests that share the session's
+# demo training or built wheel stay together in one of them (an xdist_group, tests/conftest.py).
+TEST_WORKERS ?= 2
+PARALLEL = -n $(TEST_WORKERS) --dist loadgroup
+
 test: setup
 	cd frontend && npm run typecheck && npm test
-	$(PYTHON) -m pytest tests
+	$(PYTHON) -m pytest tests $(PARALLEL)
 
 # The developer's loop: no install step, no slow / subprocess / browser / distributed tests
 # (markers in pytest.ini). Needs `make setup` once.
 FAST_TIER = not slow and not subprocess and not browser and not distributed
 test-fast:
 	cd frontend && npm run typecheck && npm test
-	$(PYTHON) -m pytest tests -q -m "$(FAST_TIER)" -p no:cacheprovider
+	$(PYTHON) -m pytest tests -q -m "$(FAST_TIER)" -p no:cacheprovider $(PARALLEL)

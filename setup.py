@@ -98,7 +98,7 @@ setup(
         "gpu": ["nvidia-ml-py>=12.535"],
         # Viewing s3:// log dirs without TensorFlow: TensorBoard's own filesystem layer reads S3 with boto3.
         "s3": ["boto3>=1.28"],
-        "test": ["pytest>=8", "hypothesis>=6.100", "build>=1.0", "moto[server]>=5", "boto3>=1.28", "jsonschema>=4.18"],
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "build>=1.0", "moto[server]>=5", "boto3>=1.28", "jsonschema>=4.18"],
     },
     entry_points={
         "tensorboard_plugins": ["tb_diag = tb_diag.plugin.loader:DiagnosticsLoader"],

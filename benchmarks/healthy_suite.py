@@ -49,7 +49,7 @@ BATCHES_PER_EPOCH = 25
 
 def train_healthy(
     model: str, log_dir: str, steps: int = DEFAULT_STEPS, small: bool = False, seed: int = 0, signal: bool = True,
-    sample_every_steps: int | None = None,
+    sample_every_steps: int | None = None, fits: int = 1, traces: list[int] | None = None,
 ) -> Any:
     """Trains standard model ``model`` healthily for ``steps`` steps, rounded up to whole epochs of
     ``BATCHES_PER_EPOCH`` batches, into ``log_dir``; returns its decoded run
@@ -58,6 +58,11 @@ def train_healthy(
     ``signal=False`` shuffles the labels: the model can only memorise (the issue-15 setting,
     "fitted briefly on random data", where attention query/key gradients stay tiny). Nothing is
     wrong with the model then either, so it must raise no alarm.
+
+    ``fits > 1`` splits the epochs over that many ``fit`` calls (``initial_epoch`` going on), each
+    with a new callback of the same settings: a notebook's or a tuner's loop. ``traces``, if given,
+    receives after each fit how many times ``train_step`` has been traced so far (a later fit with
+    the same settings must trace nothing new).
     """
     import keras
 
@@ -69,14 +74,35 @@ def train_healthy(
     keras.utils.set_random_seed(seed)
     net, data = build(model, keras, small=small)
     compile_model(net, keras)
+    if traces is not None:
+        _count_traces(net)
     epochs = max(1, -(-steps // BATCHES_PER_EPOCH))
     dataset = data.dataset(seed=seed, batches=BATCHES_PER_EPOCH, shuffle_labels=not signal)
-    net.fit(
-        dataset, epochs=epochs, steps_per_epoch=min(steps, BATCHES_PER_EPOCH), verbose=0,
-        callbacks=[DiagnosticsCallback(log_dir, **({} if sample_every_steps is None else {"sample_every_steps": sample_every_steps}))],
-    )
+    options = {} if sample_every_steps is None else {"sample_every_steps": sample_every_steps}
+    ends = [round(epochs * (i + 1) / fits) for i in range(fits)]
+    for start, end in zip([0] + ends[:-1], ends):
+        if end == start:
+            continue
+        net.fit(
+            dataset, initial_epoch=start, epochs=end, steps_per_epoch=min(steps, BATCHES_PER_EPOCH), verbose=0,
+            callbacks=[DiagnosticsCallback(log_dir, **options)],
+        )
+        if traces is not None:
+            traces.append(net.traces)
     (run,) = load_logdir(log_dir)
     return run
+
+
+def _count_traces(model: Any) -> None:
+    """Counts ``model.train_step`` calls in ``model.traces``: one per trace in a traced fit."""
+    model.traces = 0
+    step = model.train_step
+
+    def train_step(data: Any) -> Any:
+        model.traces += 1
+        return step(data)
+
+    object.__setattr__(model, "train_step", train_step)
 
 
 def findings(run: Any) -> list[dict]:

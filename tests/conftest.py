@@ -6,6 +6,9 @@ import os
 import re
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# On a GPU host the test processes (pytest-xdist workers, the programs tests start) share the GPU:
+# each takes memory as it needs it instead of all of it up front.
+os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
 
 import numpy as np
 import pytest
@@ -67,16 +70,24 @@ def viewer_python(built_wheel, tmp_path_factory) -> str:
 SLOW_VARIANTS = re.compile(r"(^|-)(xla|spe3)($|-)")
 
 
+SESSION_FIXTURES = {"demo_logdir", "built_wheel", "viewer_python"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items):
     """Tier markers that follow from a test's fixtures and parameters: the session-wide demo
     training (six models, about a minute), the wheel built and installed into a fresh virtualenv,
-    and the XLA / steps_per_execution variants of the model-style matrix are slow."""
+    and the XLA / steps_per_execution variants of the model-style matrix are slow.
+
+    The tests that share those session fixtures form one pytest-xdist group, so that under
+    ``-n 2 --dist loadgroup`` (``make test``) one worker builds each fixture once."""
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and SLOW_VARIANTS.search(callspec.id):
             item.add_marker(pytest.mark.slow)
         fixtures = set(getattr(item, "fixturenames", ()))
-        if fixtures & {"demo_logdir", "built_wheel", "viewer_python"}:
+        if fixtures & SESSION_FIXTURES:
             item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group("session_fixtures"))
         if fixtures & {"built_wheel", "viewer_python"}:
             item.add_marker(pytest.mark.subprocess)

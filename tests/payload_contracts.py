@@ -15,8 +15,6 @@ from referencing import Registry, Resource
 from tensorboard.backend import json_util
 
 SCHEMAS = os.path.join(os.path.dirname(__file__), "..", "tb_diag", "plugin", "schemas")
-# Files that only hold definitions the route schemas refer to.
-SHARED = ("common", "vocabulary")
 
 
 @functools.lru_cache(maxsize=None)
@@ -31,8 +29,10 @@ def schemas() -> dict[str, dict]:
 
 
 def routes() -> list[str]:
-    """The routes that have a payload contract."""
-    return [name for name in schemas() if name not in SHARED]
+    """The routes that have a payload contract: a schema that describes a payload has a top-level
+    ``type``; a shared one (``common``, ``vocabulary``) only holds ``$defs`` (the same rule as
+    ``routesOf`` in frontend/scripts/contracts.mjs)."""
+    return [name for name, schema in schemas().items() if "type" in schema]
 
 
 @functools.lru_cache(maxsize=None)

@@ -19,6 +19,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.healthy_suite import findings, train_healthy  # noqa: E402
+from tb_diag.plugin.diagnostics.gradients import gradient_series  # noqa: E402
 
 pytestmark = [pytest.mark.slow]
 
@@ -31,11 +32,24 @@ STEPS = 125  # 5 epochs of 25 steps
 SAMPLE_EVERY_STEPS = 10
 
 
+# The epochs over several fits, as a notebook loop trains: the same training then also shows that a
+# standard architecture is traced in its first fit only (tests/test_trace_reuse.py has the rest).
+FITS = 3
+
+
 @pytest.mark.parametrize("model", CI_MODELS)
-def test_a_healthy_standard_model_gets_no_finding(tmp_path, model):
-    run = train_healthy(model, str(tmp_path), steps=STEPS, small=True, sample_every_steps=SAMPLE_EVERY_STEPS)
+def test_a_healthy_standard_model_gets_no_finding_and_is_traced_once_for_every_later_fit(tmp_path, model):
+    traces = []
+    run = train_healthy(model, str(tmp_path), steps=STEPS, small=True, sample_every_steps=SAMPLE_EVERY_STEPS, fits=FITS, traces=traces)
     assert run.last_step == STEPS
+    assert run_gradient_steps(run) == list(range(1, STEPS + 1))  # every step of every fit recorded
     assert [(f["severity"], f["id"], f["layer"], f["detail"]) for f in findings(run)] == []
+    # Traced in the first fit (the light and the sampled step), not again in the later ones.
+    assert len(traces) == FITS and traces[0] >= 2 and set(traces) == {traces[0]}
+
+
+def run_gradient_steps(run) -> list[int]:
+    return gradient_series(run).steps.tolist()
 
 
 def test_a_full_size_transformer_fitted_briefly_on_random_labels_gets_no_finding(tmp_path):

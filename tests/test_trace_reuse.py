@@ -1,18 +1,18 @@
 """A later fit of the same model reuses tb_diag's traced steps (counted, not timed), and still trains
-bit-identically to plain Keras and records every step."""
+bit-identically to plain Keras and records every step.
+
+On standard architectures (MobileNetV2, a Transformer encoder, LSTM, GRU, a sparse-gradient
+embedding model) the same is checked by the healthy suite's test, which trains each over several
+fits (tests/test_healthy_standard_models.py): one training serves both checks."""
 
 from __future__ import annotations
 
-import os
-import sys
 import warnings
 
 import keras
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
-import standard_models  # noqa: E402
 from model_zoo import CountsTraces, KerasTrainFunction
 from tb_diag import DiagnosticsCallback
 from tb_diag.plugin.diagnostics.gradients import gradient_series
@@ -122,34 +122,3 @@ def test_a_fit_whose_probe_failed_is_not_reused(tmp_path, regression_data, monke
     fit(model, regression_data, [DiagnosticsCallback(tmp_path / "again")])
     assert model.traces == traced + 2
     assert recorded_steps(tmp_path / "again") == list(range(9, 17))
-
-
-def _counting_train_step(model):
-    """Counts ``model.train_step`` runs (one per trace), by an instance attribute set before any fit."""
-    model.traces = 0
-    step = model.train_step
-
-    def train_step(data):
-        model.traces += 1
-        return step(data)
-
-    object.__setattr__(model, "train_step", train_step)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["mobilenetv2", "transformer", "embedding"])
-def test_a_standard_architecture_is_traced_once_for_every_later_fit(tmp_path, name):
-    """keras.applications MobileNetV2, a Transformer encoder and a sparse-gradient embedding model
-    (small variants): traced in the first fit (light and sampled), not again in later ones, every
-    step recorded."""
-    keras.utils.set_random_seed(0)
-    model, data = standard_models.build(name, keras, small=True)
-    standard_models.compile_model(model, keras)
-    _counting_train_step(model)
-    x, y = data.arrays(4 * data.batch_size)
-    traces = []
-    for _ in range(3):
-        model.fit(x, y, batch_size=data.batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[DiagnosticsCallback(tmp_path)])
-        traces.append(model.traces)
-    assert traces[0] >= 2 and traces[1] == traces[2] == traces[0]
-    assert recorded_steps(tmp_path) == list(range(1, 13))

@@ -31,6 +31,18 @@ describe("loadEachRun", () => {
     expect(container.querySelector("b")).toBeNull(); // a run's name is text
   });
 
+  it("leaves out the error note of a failure the panel handles (a run without this record)", async () => {
+    const container = document.createElement("div");
+    const handled: string[] = [];
+    const loaded = await loadEachRun(container, runs, context(), "Loading…", fetchRun, undefined, (run, reason) => {
+      handled.push(`${run.run}: ${(reason as ApiError).message}`);
+      return true;
+    });
+    expect(loaded).toEqual(["data of a", "data of c"]);
+    expect(handled).toEqual(["<b>broken</b>: bad body"]);
+    expect(container.childNodes).toHaveLength(0);
+  });
+
   it("adds nothing and returns null when the selection changed while fetching", async () => {
     const container = document.createElement("div");
     const controller = new AbortController();

@@ -9,8 +9,10 @@ export type RunFetch<T> = (api: DiagnosticsApi, run: string, signal?: AbortSigna
 
 /**
  * Shows `loadingText` while every run's payload is fetched at once, then, in selection order, an
- * error note naming each run that failed and `onLoaded` for each that did not. Returns the loaded
- * payloads in order, or `null` when the selection changed meanwhile (nothing was added then).
+ * error note naming each run that failed and `onLoaded` for each that did not. A panel for which a
+ * failure can be an answer (a run without this record) handles it in `onRejected`, which returns
+ * `true` when it did (no error note then). Returns the loaded payloads in order, or `null` when the
+ * selection changed meanwhile (nothing was added then).
  */
 export async function loadEachRun<T>(
   container: HTMLElement,
@@ -19,6 +21,7 @@ export async function loadEachRun<T>(
   loadingText: string,
   fetch: RunFetch<T>,
   onLoaded: (data: T) => void = () => undefined,
+  onRejected: (run: RunSelection, reason: unknown) => boolean = () => false,
 ): Promise<T[] | null> {
   const loading = createNote(loadingText);
   container.appendChild(loading);
@@ -28,6 +31,7 @@ export async function loadEachRun<T>(
   const loaded: T[] = [];
   results.forEach((result, i) => {
     if (result.status === "rejected") {
+      if (onRejected(runs[i], result.reason)) return;
       container.appendChild(createNote(`${runs[i].run}: ${errorMessage(result.reason)}`, "error"));
       return;
     }

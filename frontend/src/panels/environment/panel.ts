@@ -7,7 +7,7 @@
 import { ApiError } from "../../decode";
 import { type EnvironmentData, fetchEnvironment } from "./data";
 import type { RunInfo } from "../../api";
-import { createElement, createNote, errorMessage } from "../../dom";
+import { createElement, createNote } from "../../dom";
 import { openPanel } from "../../focus";
 import { loadEachRun } from "../load_runs";
 import type { Panel, PanelContext, RunSelection } from "../registry";
@@ -103,25 +103,14 @@ async function compareEnvironments(
   context: PanelContext,
 ): Promise<void> {
   element.appendChild(createElement("h3", { className: "tbd-overview-heading", text: "Environment differences" }));
-  const loading = createNote("Loading environments…");
-  if (withCard.length > 0) element.appendChild(loading);
-  const results = await Promise.allSettled(withCard.map((run) => fetchEnvironment(context.api, run.run, context.signal)));
-  if (context.signal.aborted) return;
-  loading.remove();
-
-  const cards: EnvironmentData[] = [];
-  const cardRuns: RunInfo[] = [];
   const withoutCard: string[] = runs.filter((run) => !withCard.includes(run)).map((run) => run.run);
-  results.forEach((result, i) => {
-    if (result.status === "fulfilled") {
-      cards.push(result.value);
-      cardRuns.push(withCard[i]);
-    } else if (result.reason instanceof ApiError && result.reason.status === 404) {
-      withoutCard.push(withCard[i].run);
-    } else {
-      element.appendChild(createNote(`${withCard[i].run}: ${errorMessage(result.reason)}`, "error"));
-    }
-  });
+  const isAbsent = (run: RunSelection, reason: unknown): boolean => {
+    if (!(reason instanceof ApiError && reason.status === 404)) return false;
+    withoutCard.push(run.run);
+    return true;
+  };
+  const cards = await loadEachRun(element, [...withCard], context, "Loading environments…", fetchEnvironment, undefined, isAbsent);
+  if (cards === null) return;
   // In selection order, whichever way each run turned out to have no card.
   const missing = runs.filter((run) => withoutCard.includes(run.run));
   for (const run of missing) {
@@ -139,7 +128,7 @@ async function compareEnvironments(
   }
 
   const notReproducible = cards
-    .map((card, i) => ({ run: cardRuns[i].run, why: card.not_reproducible, remedy: card.reproducibility_remedy }))
+    .map((card) => ({ run: card.run, why: card.not_reproducible, remedy: card.reproducibility_remedy }))
     .filter((entry): entry is { run: string; why: string; remedy: string } => entry.why !== null);
   if (notReproducible.length > 0) {
     element.appendChild(
@@ -161,7 +150,7 @@ async function compareEnvironments(
     text: "open Environment panel",
     attrs: { type: "button", "data-testid": "comparison-env-link", "data-target-panel": environmentPanel.id },
   });
-  link.addEventListener("click", () => openPanel({ panel: environmentPanel.id, run: cardRuns[0].run, layer: null, step: null }));
+  link.addEventListener("click", () => openPanel({ panel: environmentPanel.id, run: cards[0].run, layer: null, step: null }));
   if (differences.length === 0) {
     const among = missing.length > 0 ? "every run that has a card" : "every run";
     element.appendChild(
@@ -189,7 +178,7 @@ async function compareEnvironments(
         createElement("td", {
           className: value === null ? "tbd-cell-value tbd-comparison-absent" : "tbd-cell-value",
           text: value ?? "—",
-          attrs: { "data-testid": "comparison-env-cell", "data-run": cardRuns[column].run },
+          attrs: { "data-testid": "comparison-env-cell", "data-run": cards[column].run },
         }),
       ),
     ]),
@@ -200,7 +189,7 @@ async function compareEnvironments(
         createElement("thead", {}, [
           createElement("tr", {}, [
             createElement("th", { text: "field" }),
-            ...cardRuns.map((run) => createElement("th", { className: "tbd-comparison-run", text: run.run, attrs: { title: run.run } })),
+            ...cards.map((card) => createElement("th", { className: "tbd-comparison-run", text: card.run, attrs: { title: card.run } })),
           ]),
         ]),
         createElement("tbody", {}, rows),

@@ -2,19 +2,7 @@
 
 import type { DiagnosticsApi } from "../../api";
 import { checkedPayload } from "../../contract";
-import type {
-  BadStep,
-  LossScaleData,
-  NonfiniteAction,
-  NonfiniteCall,
-  NonfiniteCounts,
-  NonfiniteEvent,
-  NonfiniteInput,
-  NonfiniteLayer,
-  NonfiniteOrigin,
-  NonfinitePayload,
-  NonfinitePhase,
-} from "../../generated/payload_types";
+import type { NonfinitePayload } from "../../generated/payload_types";
 
 export type {
   BadStep,
@@ -27,7 +15,7 @@ export type {
   NonfiniteLayer,
   NonfiniteOrigin,
   NonfinitePhase,
-};
+} from "../../generated/payload_types";
 
 /** `GET nonfinite?run=`: the first NaN/Inf event with its origin, every bad step, and the loss scale (schema: nonfinite.schema.json). */
 export type NonfiniteData = NonfinitePayload;
